@@ -1,0 +1,76 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The house (../shared/DESIGN.md §1): arrows point down. The executable is one file; the CLI sits on the
+// feature modules; every C library stays behind a system-library target imported by exactly one Swift module.
+let package = Package(
+    name: "hopgate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hopgate", targets: ["hopgate"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
+    targets: [
+        // MARK: - Executable
+        .executableTarget(
+            name: "hopgate",
+            dependencies: ["HopGateCLI"]
+        ),
+
+        // MARK: - Commands
+        .target(
+            name: "HopGateCLI",
+            dependencies: [
+                "HopGateCore",
+                "HopGateStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: - Storage
+        .target(
+            name: "HopGateStore",
+            dependencies: [
+                "HopGateCore",
+                "CLibPQ",
+                "CSQLite3",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // MARK: - Shared values
+        .target(
+            name: "HopGateCore",
+            dependencies: [
+                "CArgon2",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // MARK: - C libraries (Debian -dev packages)
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // MARK: - Tests
+        .target(
+            name: "HopGateTestSupport",
+            dependencies: [],
+            path: "Tests/HopGateTestSupport"
+        ),
+        .testTarget(name: "HopGateCoreTests", dependencies: ["HopGateCore"]),
+        .testTarget(name: "HopGateStoreTests", dependencies: ["HopGateStore", "HopGateTestSupport"]),
+        .testTarget(name: "HopGateCLITests", dependencies: ["HopGateCore", "HopGateTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,73 @@
+import Foundation
+
+/// One step of the schema, in both dialects. Steps are applied in version order, each in its own transaction
+/// together with its row in `schema_migrations`, so a step is either wholly applied or not at all.
+public struct Migration: Sendable, Equatable {
+    public let version: Int
+    public let name: String
+    let sqlite: [String]
+    let postgres: [String]
+
+    func statements(for dialect: SQLDialect) -> [String] {
+        switch dialect {
+        case .sqlite: return sqlite
+        case .postgres: return postgres
+        }
+    }
+}
+
+/// Every migration HopGate knows, oldest first. Append only: never edit a migration that has shipped.
+public enum Migrations {
+    public static let all: [Migration] = [
+        Migration(
+            version: 1,
+            name: "create domains",
+            sqlite: [
+                """
+                CREATE TABLE domains (
+                    id TEXT PRIMARY KEY,
+                    domain TEXT NOT NULL UNIQUE,
+                    client_api_key_hash TEXT NOT NULL,
+                    memo TEXT NOT NULL DEFAULT '',
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                )
+                """
+            ],
+            postgres: [
+                """
+                CREATE TABLE domains (
+                    id uuid PRIMARY KEY,
+                    domain text NOT NULL UNIQUE,
+                    client_api_key_hash text NOT NULL,
+                    memo text NOT NULL DEFAULT '',
+                    created_at timestamptz NOT NULL,
+                    updated_at timestamptz NOT NULL
+                )
+                """
+            ]
+        )
+    ]
+
+    /// The version a fully migrated database is at.
+    public static var latestVersion: Int { all.last?.version ?? 0 }
+}
+
+/// What `schema_migrations` says, beside what this binary knows.
+public struct MigrationStatus: Sendable {
+    public struct Applied: Sendable {
+        public let version: Int
+        public let name: String
+        public let appliedAt: Date
+    }
+
+    /// Applied migrations, oldest first (including any that this binary does not know, from a newer hopgate).
+    public let applied: [Applied]
+    /// Known migrations not yet applied, oldest first.
+    public let pending: [Migration]
+
+    /// The highest applied version, 0 for an empty database.
+    public var currentVersion: Int { applied.map(\.version).max() ?? 0 }
+    /// Whether a newer hopgate has migrated this database past what this one understands.
+    public var isAheadOfThisBinary: Bool { currentVersion > Migrations.latestVersion }
+}

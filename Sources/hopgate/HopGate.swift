@@ -1,0 +1,8 @@
+import HopGateCLI
+
+@main
+struct HopGate {
+    static func main() async {
+        await HopGateCommand.main()
+    }
+}
