@@ -68,8 +68,18 @@ let package = Package(
             dependencies: [],
             path: "Tests/HopGateTestSupport"
         ),
-        .testTarget(name: "HopGateCoreTests", dependencies: ["HopGateCore"]),
-        .testTarget(name: "HopGateStoreTests", dependencies: ["HopGateStore", "HopGateTestSupport"]),
+        .testTarget(
+            name: "HopGateCoreTests",
+            dependencies: [
+                "HopGateCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "HopGateStoreTests",
+            dependencies: ["HopGateStore", "HopGateTestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "HopGateCLITests", dependencies: ["HopGateCore", "HopGateTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,9 +3,15 @@ import Foundation
 /// The one textual form of a point in time that HopGate writes: RFC 3339 in UTC with microseconds,
 /// `2026-11-27T21:30:00.123456Z`, and a parser for it and for the variants databases print back.
 public enum Timestamp {
+    /// The current time at the precision the stores keep (microseconds), so a value returned to a caller equals
+    /// the value read back later.
+    public static func now() -> Date {
+        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
+    }
+
     /// `date` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. Microseconds are what PostgreSQL's timestamptz keeps.
     public static func format(_ date: Date, fractionDigits: Int = 6) -> String {
-        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
         var seconds = time_t(micros.floorDivided(by: 1_000_000))
         let fraction = micros - Int64(seconds) * 1_000_000
         var parts = tm()

@@ -23,7 +23,7 @@ public struct StoreDomainAdministration: DomainAdministration {
         }
         let key = APIKey.generate()
         let hash = try await self.hasher.hash(key.secret, on: NIOThreadPool.singleton)
-        let now = Date()
+        let now = Timestamp.now()
         let record = DomainRecord(
             id: UUID(), domain: domain, clientAPIKeyHash: hash, memo: memo.value, createdAt: now, updatedAt: now)
         try await store.insertDomain(record)

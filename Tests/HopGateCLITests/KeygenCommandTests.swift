@@ -1,0 +1,36 @@
+import Foundation
+import HopGateCore
+import Testing
+
+@Suite struct KeygenCommandTests {
+    @Test func printsAFreshKey() throws {
+        let first = try hopgate(["keygen"])
+        let second = try hopgate(["keygen"])
+        #expect(first.status == 0)
+        let key = first.standardOutput.trimmingCharacters(in: .newlines)
+        #expect(try APIKey(validating: key).secret == key)
+        #expect(first.standardOutput != second.standardOutput)
+    }
+
+    @Test func thePrintedHashVerifiesThePrintedKeyAndNoOther() throws {
+        let output = try hopgate(["keygen", "--hash"])
+        #expect(output.status == 0)
+        let lines = output.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2)
+        let key = String(try #require(lines.first?.split(separator: " ").last))
+        let hash = String(try #require(lines.last?.split(separator: " ").last))
+        #expect(lines[0].hasPrefix("key: ") && lines[1].hasPrefix("hash: "))
+        #expect(try KeyHasher.verify(key, against: hash))
+        #expect(try !KeyHasher.verify(APIKey.generate().secret, against: hash))
+        #expect(try !KeyHasher.verify(String(key.reversed()), against: hash))
+    }
+
+    @Test func printsJSON() throws {
+        let plain = try parseJSON(hopgate(["keygen", "--json"]))
+        #expect((plain["key"] as? String)?.count == 64)
+        #expect(plain["hash"] == nil || plain["hash"] is NSNull)
+        let hashed = try parseJSON(hopgate(["keygen", "--json", "--hash"]))
+        let key = try #require(hashed["key"] as? String)
+        #expect(try KeyHasher.verify(key, against: try #require(hashed["hash"] as? String)))
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import HopGateCore
+import HopGateStore
+import HopGateTestSupport
+import Testing
+
+/// What every store must do; run on SQLite and on a real PostgreSQL.
+@Suite struct StoreContractTests {
+    @Test(arguments: StoreKind.allCases)
+    func migrateCreatesTheSchemaOnceAndReportsIt(kind: StoreKind) async throws {
+        let store = try await kind.makeStore(migrated: false)
+        let before = try await store.migrationStatus()
+        #expect(before.applied.isEmpty)
+        #expect(before.pending.map(\.version) == Migrations.all.map(\.version))
+
+        let applied = try await store.migrate()
+        #expect(applied.map(\.version) == Migrations.all.map(\.version))
+        #expect(try await store.migrate().isEmpty)
+
+        let after = try await store.migrationStatus()
+        #expect(after.pending.isEmpty)
+        #expect(after.currentVersion == Migrations.latestVersion)
+        #expect(abs(try #require(after.applied.first).appliedAt.timeIntervalSinceNow) < 60)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func storesFindsListsAndDeletesDomains(kind: StoreKind) async throws {
+        let store = try await kind.makeStore()
+        let b = try makeRecord("b.example.com", memo: "second ✓")
+        let a = try makeRecord("a.example.com", hash: "$argon2id$other")
+        try await store.insertDomain(b)
+        try await store.insertDomain(a)
+
+        let found = try #require(try await store.domain(named: DomainName(validating: "B.Example.com")))
+        #expect(found.id == b.id)
+        #expect(found.memo == "second ✓")
+        #expect(found.clientAPIKeyHash == b.clientAPIKeyHash)
+        #expect(abs(found.createdAt.timeIntervalSince(b.createdAt)) < 0.000002)
+        #expect(try await store.domain(named: DomainName(validating: "c.example.com")) == nil)
+        #expect(try await store.allDomains().map(\.domain.value) == ["a.example.com", "b.example.com"])
+
+        #expect(try await !store.deleteDomain(id: a.id, clientAPIKeyHash: b.clientAPIKeyHash))
+        #expect(try await !store.deleteDomain(id: UUID(), clientAPIKeyHash: a.clientAPIKeyHash))
+        #expect(try await store.deleteDomain(id: a.id, clientAPIKeyHash: a.clientAPIKeyHash))
+        #expect(try await store.allDomains().map(\.domain.value) == ["b.example.com"])
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func refusesADuplicateDomain(kind: StoreKind) async throws {
+        let store = try await kind.makeStore()
+        try await store.insertDomain(try makeRecord("dup.example.com"))
+        await #expect(throws: HopGateError(.alreadyExists, "")) {
+            try await store.insertDomain(try makeRecord("dup.example.com"))
+        }
+        #expect(try await store.allDomains().count == 1)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func concurrentRegistrationsOfOneNameLetExactlyOneWin(kind: StoreKind) async throws {
+        let location = try kind.freshLocation()
+        let stores = (0..<4).map { _ in Stores.open(location, options: StoreOptions(), logger: testLogger) }
+        _ = try await stores[0].migrate()
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for store in stores {
+                group.addTask { (try? await store.insertDomain(try makeRecord("race.example.com"))) != nil }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 1)
+        for store in stores { await store.close() }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func concurrentMigrationsApplyEachStepOnce(kind: StoreKind) async throws {
+        let location = try kind.freshLocation()
+        let stores = (0..<4).map { _ in Stores.open(location, options: StoreOptions(), logger: testLogger) }
+        let applied = try await withThrowingTaskGroup(of: Int.self) { group in
+            for store in stores { group.addTask { try await store.migrate().count } }
+            return try await group.reduce(0, +)
+        }
+        #expect(applied == Migrations.all.count)
+        for store in stores { await store.close() }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func anUnmigratedDatabaseIsRefusedWithTheCommandToRun(kind: StoreKind) async throws {
+        let store = try await kind.makeStore(migrated: false)
+        await #expect {
+            try await store.allDomains()
+        } throws: { error in
+            let error = try #require(error as? HopGateError)
+            return error.code == .configuration && error.message.contains("hopgate migrate")
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func migratesOnFirstUseWhenAllowed(kind: StoreKind) async throws {
+        let store = Stores.open(
+            try kind.freshLocation(), options: StoreOptions(migrateAutomatically: true), logger: testLogger)
+        #expect(try await store.allDomains().isEmpty)
+        #expect(try await store.migrationStatus().pending.isEmpty)
+    }
+}
