@@ -1,0 +1,141 @@
+function __hopgate_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __hopgate_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __hopgate_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __hopgate_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __hopgate_parse_tokens -S
+    set -l unparsed_tokens (__hopgate_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'hopgate'
+        __hopgate_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'domain'
+            __hopgate_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'add'
+                __hopgate_parse_subcommand 1 'database=' 'database-timeout=' 'log-level=' 'log-format=' 'memo=' 'json' 'version' 'h/help'
+            case 'rm'
+                __hopgate_parse_subcommand 1 'database=' 'database-timeout=' 'log-level=' 'log-format=' 'key=' 'force' 'json' 'version' 'h/help'
+            case 'ls'
+                __hopgate_parse_subcommand 0 'database=' 'database-timeout=' 'log-level=' 'log-format=' 'json' 'version' 'h/help'
+            end
+        case 'migrate'
+            __hopgate_parse_subcommand 0 'database=' 'database-timeout=' 'log-level=' 'log-format=' 'status' 'json' 'version' 'h/help'
+        case 'keygen'
+            __hopgate_parse_subcommand 0 'hash' 'json' 'version' 'h/help'
+        case 'help'
+            __hopgate_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __hopgate_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __hopgate_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __hopgate_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __hopgate_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__hopgate_tokens -p)
+    if test -z "$(__hopgate_tokens -t)"
+        set -l index (count (__hopgate_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'hopgate' -f
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate" version' -l 'version' -d 'Show the version.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_positional "hopgate" -eq 1' -fa 'domain' -d 'Register, unregister and list domains.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_positional "hopgate" -eq 1' -fa 'migrate' -d 'Apply pending database migrations (a second run does nothing).'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_positional "hopgate" -eq 1' -fa 'keygen' -d 'Print a new random key (32 bytes, 64 hex characters).'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_positional "hopgate" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain" version' -l 'version' -d 'Show the version.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_positional "hopgate domain" -eq 1' -fa 'add' -d 'Register a domain and print its new client API key (shown only this once).'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_positional "hopgate domain" -eq 1' -fa 'rm' -d 'Unregister a domain.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_positional "hopgate domain" -eq 1' -fa 'ls' -d 'List registered domains (never their keys).'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain add" database' -l 'database' -d 'Where domains are stored: sqlite:PATH or postgres://USER@HOST:PORT/DB (any libpq URL). Default: sqlite:/var/lib/hopgate/hopgate.db. (env: HOPGATE_DATABASE)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain add" database-timeout' -l 'database-timeout' -d 'How long to keep retrying an unreachable database before failing (exit 69). Default: 10. (env: HOPGATE_DATABASE_TIMEOUT)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain add" log-level' -l 'log-level' -d 'trace, debug, info, notice, warning, error or critical. Default: info. (env: HOPGATE_LOG_LEVEL)' -rfka 'trace debug info notice warning error critical'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain add" log-format' -l 'log-format' -d 'text or json (one object a line). Default: text. (env: HOPGATE_LOG_FORMAT)' -rfka 'text json'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain add" memo' -l 'memo' -d 'A note for operators, shown by `domain ls`.' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain add" json' -l 'json' -d 'Print the new domain and its client_api_key as JSON.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain add" version' -l 'version' -d 'Show the version.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain add" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain rm" database' -l 'database' -d 'Where domains are stored: sqlite:PATH or postgres://USER@HOST:PORT/DB (any libpq URL). Default: sqlite:/var/lib/hopgate/hopgate.db. (env: HOPGATE_DATABASE)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain rm" database-timeout' -l 'database-timeout' -d 'How long to keep retrying an unreachable database before failing (exit 69). Default: 10. (env: HOPGATE_DATABASE_TIMEOUT)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain rm" log-level' -l 'log-level' -d 'trace, debug, info, notice, warning, error or critical. Default: info. (env: HOPGATE_LOG_LEVEL)' -rfka 'trace debug info notice warning error critical'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain rm" log-format' -l 'log-format' -d 'text or json (one object a line). Default: text. (env: HOPGATE_LOG_FORMAT)' -rfka 'text json'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain rm" key' -l 'key' -d 'The domain\'s client API key. (env: HOPGATE_CLIENT_API_KEY)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain rm" force' -l 'force' -d 'Remove the domain without its client API key.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain rm" json' -l 'json' -d 'Print the removed domain as JSON.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain rm" version' -l 'version' -d 'Show the version.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain rm" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain ls" database' -l 'database' -d 'Where domains are stored: sqlite:PATH or postgres://USER@HOST:PORT/DB (any libpq URL). Default: sqlite:/var/lib/hopgate/hopgate.db. (env: HOPGATE_DATABASE)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain ls" database-timeout' -l 'database-timeout' -d 'How long to keep retrying an unreachable database before failing (exit 69). Default: 10. (env: HOPGATE_DATABASE_TIMEOUT)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain ls" log-level' -l 'log-level' -d 'trace, debug, info, notice, warning, error or critical. Default: info. (env: HOPGATE_LOG_LEVEL)' -rfka 'trace debug info notice warning error critical'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain ls" log-format' -l 'log-format' -d 'text or json (one object a line). Default: text. (env: HOPGATE_LOG_FORMAT)' -rfka 'text json'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain ls" json' -l 'json' -d 'Print a JSON array of {id, domain, memo, created_at, updated_at}.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain ls" version' -l 'version' -d 'Show the version.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate domain ls" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate migrate" database' -l 'database' -d 'Where domains are stored: sqlite:PATH or postgres://USER@HOST:PORT/DB (any libpq URL). Default: sqlite:/var/lib/hopgate/hopgate.db. (env: HOPGATE_DATABASE)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate migrate" database-timeout' -l 'database-timeout' -d 'How long to keep retrying an unreachable database before failing (exit 69). Default: 10. (env: HOPGATE_DATABASE_TIMEOUT)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate migrate" log-level' -l 'log-level' -d 'trace, debug, info, notice, warning, error or critical. Default: info. (env: HOPGATE_LOG_LEVEL)' -rfka 'trace debug info notice warning error critical'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate migrate" log-format' -l 'log-format' -d 'text or json (one object a line). Default: text. (env: HOPGATE_LOG_FORMAT)' -rfka 'text json'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate migrate" status' -l 'status' -d 'List applied and pending migrations instead of applying them.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate migrate" json' -l 'json' -d 'Print JSON.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate migrate" version' -l 'version' -d 'Show the version.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate migrate" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate keygen" hash' -l 'hash' -d 'Also print the key\'s Argon2id encoded hash.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate keygen" json' -l 'json' -d 'Print {"key": ..., "hash": ...} as JSON.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate keygen" version' -l 'version' -d 'Show the version.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate keygen" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate help" version' -l 'version' -d 'Show the version.'
