@@ -10,7 +10,8 @@ struct DomainAddCommand: AsyncParsableCommand {
         discussion: """
             The domain is a lowercase ASCII FQDN (a trailing dot is dropped); give internationalised names in their \
             xn-- form. The memo is one line of at most \(Memo.maximumLength) characters.
-            """)
+            """
+    )
 
     @OptionGroup var globals: GlobalOptions
 

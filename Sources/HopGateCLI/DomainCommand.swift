@@ -8,12 +8,15 @@ struct DomainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "domain",
         abstract: "Register, unregister and list domains.",
-        subcommands: [DomainAddCommand.self, DomainRemoveCommand.self, DomainListCommand.self])
+        subcommands: [DomainAddCommand.self, DomainRemoveCommand.self, DomainListCommand.self]
+    )
 }
 
 extension GlobalOptions {
     /// Runs `body` with domain administration on the store these options name.
-    func withDomainAdministration<Result>(_ body: (any DomainAdministration) async throws -> Result) async throws -> Result {
+    func withDomainAdministration<Result>(
+        _ body: (any DomainAdministration) async throws -> Result
+    ) async throws -> Result {
         try await withStore { store, _ in try await body(StoreDomainAdministration(store: store)) }
     }
 }

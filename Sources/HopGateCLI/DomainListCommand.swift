@@ -6,7 +6,8 @@ struct DomainListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
         abstract: "List registered domains (never their keys).",
-        aliases: ["list"])
+        aliases: ["list"]
+    )
 
     @OptionGroup var globals: GlobalOptions
 
@@ -21,9 +22,14 @@ struct DomainListCommand: AsyncParsableCommand {
             } else if domains.isEmpty {
                 print("No domains registered. Add one with `hopgate domain add DOMAIN`.")
             } else {
-                print(formatTable(
-                    header: ["DOMAIN", "MEMO", "CREATED", "UPDATED"],
-                    rows: domains.map { [$0.domain, $0.memo, displayTime($0.createdAt), displayTime($0.updatedAt)] }))
+                print(
+                    formatTable(
+                        header: ["DOMAIN", "MEMO", "CREATED", "UPDATED"],
+                        rows: domains.map {
+                            [$0.domain, $0.memo, displayTime($0.createdAt), displayTime($0.updatedAt)]
+                        }
+                    )
+                )
             }
         }
     }

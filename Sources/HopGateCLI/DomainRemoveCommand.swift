@@ -13,7 +13,8 @@ struct DomainRemoveCommand: AsyncParsableCommand {
             HOPGATE_CLIENT_API_KEY, typed at a prompt, or as one line on standard input. An operator with access \
             to the store may remove a domain without its key with --force.
             """,
-        aliases: ["remove"])
+        aliases: ["remove"]
+    )
 
     @OptionGroup var globals: GlobalOptions
 
@@ -62,7 +63,8 @@ struct DomainRemoveCommand: AsyncParsableCommand {
         guard let typed, !typed.isEmpty else {
             throw ValidationError(
                 "give the client API key of \(name) with --key, HOPGATE_CLIENT_API_KEY or standard input, "
-                    + "or remove it without the key with --force")
+                    + "or remove it without the key with --force"
+            )
         }
         return typed
     }

@@ -13,28 +13,39 @@ struct GlobalOptions: ParsableArguments {
         help: ArgumentHelp(
             "Where domains are stored: sqlite:PATH or postgres://USER@HOST:PORT/DB (any libpq URL). "
                 + "Default: sqlite:\(DatabaseLocation.defaultSQLitePath()). (env: HOPGATE_DATABASE)",
-            valueName: "url"))
+            valueName: "url"
+        )
+    )
     var database: String?
 
     @Option(
         name: .long,
         help: ArgumentHelp(
             "How long to keep retrying an unreachable database before failing (exit 69). Default: 10. "
-                + "(env: HOPGATE_DATABASE_TIMEOUT)", valueName: "seconds"))
+                + "(env: HOPGATE_DATABASE_TIMEOUT)",
+            valueName: "seconds"
+        )
+    )
     var databaseTimeout: Double?
 
     @Option(
         name: .long,
         help: ArgumentHelp(
             "trace, debug, info, notice, warning, error or critical. Default: info. (env: HOPGATE_LOG_LEVEL)",
-            valueName: "level"),
-        completion: .list(Logger.Level.allCases.map(\.rawValue)))
+            valueName: "level"
+        ),
+        completion: .list(Logger.Level.allCases.map(\.rawValue))
+    )
     var logLevel: String?
 
     @Option(
         name: .long,
-        help: ArgumentHelp("text or json (one object a line). Default: text. (env: HOPGATE_LOG_FORMAT)", valueName: "format"),
-        completion: .list(LogFormat.allCases.map(\.rawValue)))
+        help: ArgumentHelp(
+            "text or json (one object a line). Default: text. (env: HOPGATE_LOG_FORMAT)",
+            valueName: "format"
+        ),
+        completion: .list(LogFormat.allCases.map(\.rawValue))
+    )
     var logFormat: String?
 
     // MARK: - Resolved values
@@ -79,7 +90,9 @@ struct GlobalOptions: ParsableArguments {
     private func resolvedLogLevel() throws -> Logger.Level {
         let text = logLevel ?? environment["HOPGATE_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
-            throw ValidationError("the log level '\(text)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "the log level '\(text)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         return level
     }

@@ -9,7 +9,8 @@ struct KeygenCommand: AsyncParsableCommand {
         discussion: """
             Use it as an admin key. With --hash, also print its Argon2id hash, so the edge can be configured with \
             the hash instead of the key itself.
-            """)
+            """
+    )
 
     @Flag(help: "Also print the key's Argon2id encoded hash.")
     var hash = false

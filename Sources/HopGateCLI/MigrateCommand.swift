@@ -8,7 +8,8 @@ struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Apply pending database migrations (a second run does nothing).",
-        discussion: "Each migration runs in its own transaction; edges sharing one PostgreSQL may run this at once.")
+        discussion: "Each migration runs in its own transaction; edges sharing one PostgreSQL may run this at once."
+    )
 
     @OptionGroup var globals: GlobalOptions
 
@@ -47,21 +48,30 @@ struct MigrateCommand: AsyncParsableCommand {
         let known = Dictionary(uniqueKeysWithValues: Migrations.all.map { ($0.version, $0.name) })
         var rows = status.applied.map { applied in
             MigrationOutput(
-                version: applied.version, name: applied.name,
+                version: applied.version,
+                name: applied.name,
                 state: known[applied.version] == nil ? "applied (unknown to this hopgate)" : "applied",
-                appliedAt: Timestamp.format(applied.appliedAt, fractionDigits: 0))
+                appliedAt: Timestamp.format(applied.appliedAt, fractionDigits: 0)
+            )
         }
         rows += status.pending.map(MigrationOutput.init)
         if json {
-            try printJSON(StatusOutput(migrations: rows, schemaVersion: status.currentVersion, pending: status.pending.count))
+            try printJSON(
+                StatusOutput(migrations: rows, schemaVersion: status.currentVersion, pending: status.pending.count)
+            )
             return
         }
-        print(formatTable(
-            header: ["VERSION", "NAME", "STATE", "APPLIED AT"],
-            rows: rows.map { [String($0.version), $0.name, $0.state, $0.appliedAt ?? "-"] }))
-        print(status.pending.isEmpty
-            ? "\(location) is up to date at schema version \(status.currentVersion)."
-            : "\(location) is at schema version \(status.currentVersion); \(status.pending.count) pending: run `hopgate migrate`.")
+        print(
+            formatTable(
+                header: ["VERSION", "NAME", "STATE", "APPLIED AT"],
+                rows: rows.map { [String($0.version), $0.name, $0.state, $0.appliedAt ?? "-"] }
+            )
+        )
+        print(
+            status.pending.isEmpty
+                ? "\(location) is up to date at schema version \(status.currentVersion)."
+                : "\(location) is at schema version \(status.currentVersion); \(status.pending.count) pending: run `hopgate migrate`."
+        )
     }
 }
 

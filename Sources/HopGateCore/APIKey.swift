@@ -28,8 +28,10 @@ public struct APIKey: Hashable, Sendable, CustomStringConvertible {
         let trimmed = text.trimmingWhitespace().lowercased()
         guard trimmed.count == Self.textLength, trimmed.allSatisfy(\.isHexDigit) else {
             throw HopGateError(
-                .invalidInput, "a key is \(Self.textLength) hexadecimal characters (from `hopgate keygen`); "
-                    + "this one has \(trimmed.count) characters")
+                .invalidInput,
+                "a key is \(Self.textLength) hexadecimal characters (from `hopgate keygen`); "
+                    + "this one has \(trimmed.count) characters"
+            )
         }
         self.secret = trimmed
     }

@@ -20,7 +20,9 @@ public struct DomainName: Hashable, Sendable, Comparable, CustomStringConvertibl
         }
         if text.isEmpty { throw HopGateError(.invalidInput, "the domain name is empty") }
         if text.unicodeScalars.contains(where: { !$0.isASCII }) {
-            throw invalid("it contains non-ASCII characters; give its IDNA ASCII form (xn--...), for example from `idn2`")
+            throw invalid(
+                "it contains non-ASCII characters; give its IDNA ASCII form (xn--...), for example from `idn2`"
+            )
         }
         var name = text.lowercased()
         if name.hasSuffix(".") { name.removeLast() }
@@ -29,7 +31,9 @@ public struct DomainName: Hashable, Sendable, Comparable, CustomStringConvertibl
         }
         let labels = name.split(separator: ".", omittingEmptySubsequences: false)
         if labels.count < 2 {
-            throw invalid("it needs at least two labels, like example.com (single names such as localhost are not public)")
+            throw invalid(
+                "it needs at least two labels, like example.com (single names such as localhost are not public)"
+            )
         }
         for label in labels {
             if label.isEmpty { throw invalid("it has an empty label (two dots in a row, or a leading dot)") }

@@ -48,13 +48,27 @@ public struct KeyHasher: Sendable {
         var generator = SystemRandomNumberGenerator()
         let salt = (0..<Self.saltLength).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         let encodedLength = argon2_encodedlen(
-            parameters.iterations, parameters.memoryKiB, parameters.parallelism,
-            UInt32(Self.saltLength), UInt32(Self.tagLength), Argon2_id)
+            parameters.iterations,
+            parameters.memoryKiB,
+            parameters.parallelism,
+            UInt32(Self.saltLength),
+            UInt32(Self.tagLength),
+            Argon2_id
+        )
         var encoded = [CChar](repeating: 0, count: encodedLength)
         let password = Array(secret.utf8)
         let result = argon2id_hash_encoded(
-            parameters.iterations, parameters.memoryKiB, parameters.parallelism,
-            password, password.count, salt, salt.count, Self.tagLength, &encoded, encoded.count)
+            parameters.iterations,
+            parameters.memoryKiB,
+            parameters.parallelism,
+            password,
+            password.count,
+            salt,
+            salt.count,
+            Self.tagLength,
+            &encoded,
+            encoded.count
+        )
         guard result == ARGON2_OK.rawValue else {
             throw HopGateError(.internalError, "Argon2id hashing failed: \(Self.message(for: result))")
         }

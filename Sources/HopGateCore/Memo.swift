@@ -11,7 +11,9 @@ public struct Memo: Hashable, Sendable, CustomStringConvertible {
     public init(validating text: String) throws {
         if text.count > Self.maximumLength {
             throw HopGateError(
-                .invalidInput, "the memo is \(text.count) characters long; the limit is \(Self.maximumLength)")
+                .invalidInput,
+                "the memo is \(text.count) characters long; the limit is \(Self.maximumLength)"
+            )
         }
         if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw HopGateError(.invalidInput, "the memo must be one line without control characters")

@@ -17,21 +17,28 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
             var path = String(text.dropFirst("sqlite:".count))
             if path.hasPrefix("//") { path.removeFirst(2) }
             guard !path.isEmpty else {
-                throw HopGateError(.configuration, "the database URL '\(text)' names no file; use sqlite:/path/to/file.db")
+                throw HopGateError(
+                    .configuration,
+                    "the database URL '\(text)' names no file; use sqlite:/path/to/file.db"
+                )
             }
             self = .sqlite(path: path)
         } else {
             throw HopGateError(
                 .configuration,
-                "the database URL '\(Self.redact(text))' is not understood; use sqlite:PATH or postgres://USER@HOST/DB")
+                "the database URL '\(Self.redact(text))' is not understood; use sqlite:PATH or postgres://USER@HOST/DB"
+            )
         }
     }
 
     /// The embedded store's default file: `/var/lib/hopgate/hopgate.db` for root (a service), otherwise
     /// `$XDG_DATA_HOME/hopgate/hopgate.db` (`~/.local/share/hopgate/hopgate.db`).
-    public static func defaultSQLitePath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public static func defaultSQLitePath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String
+    {
         if geteuid() == 0 { return "/var/lib/hopgate/hopgate.db" }
-        if let dataHome = environment["XDG_DATA_HOME"], dataHome.hasPrefix("/") { return dataHome + "/hopgate/hopgate.db" }
+        if let dataHome = environment["XDG_DATA_HOME"], dataHome.hasPrefix("/") {
+            return dataHome + "/hopgate/hopgate.db"
+        }
         let home = environment["HOME"] ?? NSHomeDirectory()
         return home + "/.local/share/hopgate/hopgate.db"
     }

@@ -11,7 +11,8 @@ public struct DomainRecord: Sendable, Equatable {
     public let createdAt: Date
     public let updatedAt: Date
 
-    public init(id: UUID, domain: DomainName, clientAPIKeyHash: String, memo: String, createdAt: Date, updatedAt: Date) {
+    public init(id: UUID, domain: DomainName, clientAPIKeyHash: String, memo: String, createdAt: Date, updatedAt: Date)
+    {
         self.id = id
         self.domain = domain
         self.clientAPIKeyHash = clientAPIKeyHash

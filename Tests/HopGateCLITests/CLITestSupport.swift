@@ -2,24 +2,15 @@ import Foundation
 import HopGateTestSupport
 import Testing
 
-/// A database for one CLI test, on either store.
-enum CLIDatabase: String, CaseIterable, CustomTestStringConvertible {
-    case sqlite
-    case postgres
-
-    var testDescription: String { rawValue }
-
-    /// A `--database` URL for a fresh database, migrated for PostgreSQL as an operator would have done.
-    func freshURL() throws -> String {
-        switch self {
-        case .sqlite:
-            return "sqlite:" + (try makeTemporaryDirectory("hopgate-cli")) + "/hopgate.db"
-        case .postgres:
-            let url = try PostgresServer.sharedURL()
+extension TestDatabase {
+    /// A `--database` URL for a fresh database, migrated as an operator would have done (SQLite migrates itself).
+    func freshMigratedURL() throws -> String {
+        let url = try freshURL()
+        if self == .postgres {
             let migrated = try hopgate(["migrate", "--database", url])
             guard migrated.status == 0 else { throw ServerError("migrate failed: \(migrated.standardError)") }
-            return url
         }
+        return url
     }
 }
 

@@ -14,7 +14,9 @@ import Testing
     @Test func helpDocumentsExitCodesAndEnvironment() throws {
         let root = try hopgate(["--help"])
         #expect(root.status == 0)
-        for line in ["65  invalid input", "69  database unavailable", "73  already exists", "domain", "migrate", "keygen"] {
+        for line in [
+            "65  invalid input", "69  database unavailable", "73  already exists", "domain", "migrate", "keygen",
+        ] {
             #expect(root.standardOutput.contains(line), "\(line)")
         }
         let add = try hopgate(["domain", "add", "--help"])
@@ -47,19 +49,27 @@ import Testing
     }
 
     @Test func environmentVariablesStandInForFlagsAndFlagsWin() throws {
-        let first = try CLIDatabase.sqlite.freshURL()
-        let second = try CLIDatabase.sqlite.freshURL()
-        #expect(try hopgate(["domain", "add", "env.example.com"], environment: ["HOPGATE_DATABASE": first]).status == 0)
+        let first = try TestDatabase.sqlite.freshMigratedURL()
+        let second = try TestDatabase.sqlite.freshMigratedURL()
+        #expect(
+            try hopgate(["domain", "add", "env.example.com"], environment: ["HOPGATE_DATABASE": first]).status == 0
+        )
         let fromEnv = try hopgate(["domain", "ls", "--json"], environment: ["HOPGATE_DATABASE": first])
         #expect(try parseJSON(fromEnv, as: [Any].self).count == 1)
-        let flagWins = try hopgate(["domain", "ls", "--json", "--database", second], environment: ["HOPGATE_DATABASE": first])
+        let flagWins = try hopgate(
+            ["domain", "ls", "--json", "--database", second],
+            environment: ["HOPGATE_DATABASE": first]
+        )
         #expect(try parseJSON(flagWins, as: [Any].self).isEmpty)
-        let badEnv = try hopgate(["domain", "ls"], environment: ["HOPGATE_DATABASE": first, "HOPGATE_LOG_LEVEL": "shout"])
+        let badEnv = try hopgate(
+            ["domain", "ls"],
+            environment: ["HOPGATE_DATABASE": first, "HOPGATE_LOG_LEVEL": "shout"]
+        )
         #expect(badEnv.status == 64)
     }
 
     @Test func jsonLogsGoToStandardErrorOneObjectALine() throws {
-        let url = try CLIDatabase.sqlite.freshURL()
+        let url = try TestDatabase.sqlite.freshMigratedURL()
         let output = try hopgate(["domain", "ls", "--json", "--log-format", "json", "--database", url])
         #expect(output.status == 0)
         #expect(try parseJSON(output, as: [Any].self).isEmpty)

@@ -5,9 +5,9 @@ import Testing
 
 /// `hopgate domain add|rm|ls` on the real binary, on SQLite and on a real PostgreSQL.
 @Suite struct DomainCommandTests {
-    @Test(arguments: CLIDatabase.allCases)
-    func addTwiceListRemove(database: CLIDatabase) throws {
-        let url = try database.freshURL()
+    @Test(arguments: TestDatabase.allCases)
+    func addTwiceListRemove(database: TestDatabase) throws {
+        let url = try database.freshMigratedURL()
         let added = try hopgate(["domain", "add", "example.com", "--memo", "first one", "--database", url])
         #expect(added.status == 0, "\(added.standardError)")
         let key = try #require(added.standardOutput.split(separator: "\n").last.map(String.init))
@@ -39,9 +39,9 @@ import Testing
         #expect(try parseJSON(hopgate(["domain", "ls", "--json", "--database", url]), as: [Any].self).isEmpty)
     }
 
-    @Test(arguments: CLIDatabase.allCases)
-    func addPrintsJSONWithTheKeyOnce(database: CLIDatabase) throws {
-        let url = try database.freshURL()
+    @Test(arguments: TestDatabase.allCases)
+    func addPrintsJSONWithTheKeyOnce(database: TestDatabase) throws {
+        let url = try database.freshMigratedURL()
         let added = try hopgate(["domain", "add", "json.example.com", "--json", "--database", url])
         #expect(added.status == 0)
         let object = try parseJSON(added)
@@ -52,12 +52,17 @@ import Testing
         #expect(Timestamp.parse(try #require(object["created_at"] as? String)) != nil)
     }
 
-    @Test(arguments: CLIDatabase.allCases)
-    func removeChecksTheKey(database: CLIDatabase) throws {
-        let url = try database.freshURL()
+    @Test(arguments: TestDatabase.allCases)
+    func removeChecksTheKey(database: TestDatabase) throws {
+        let url = try database.freshMigratedURL()
         let env = ["HOPGATE_DATABASE": url]
-        let key = try parseJSON(hopgate(["domain", "add", "keyed.example.com", "--json"], environment: env))["client_api_key"]
-        let wrong = try hopgate(["domain", "rm", "keyed.example.com", "--key", APIKey.generate().secret], environment: env)
+        let key = try parseJSON(hopgate(["domain", "add", "keyed.example.com", "--json"], environment: env))[
+            "client_api_key"
+        ]
+        let wrong = try hopgate(
+            ["domain", "rm", "keyed.example.com", "--key", APIKey.generate().secret],
+            environment: env
+        )
         #expect(wrong.status == 77)
         #expect(wrong.standardError.contains("is not its key"))
 
@@ -70,7 +75,11 @@ import Testing
         #expect(try parseJSON(hopgate(["domain", "ls", "--json"], environment: env), as: [Any].self).count == 1)
 
         // The key on standard input, as a script would pipe it.
-        let piped = try hopgate(["domain", "rm", "keyed.example.com"], environment: env, input: "\(try #require(key as? String))\n")
+        let piped = try hopgate(
+            ["domain", "rm", "keyed.example.com"],
+            environment: env,
+            input: "\(try #require(key as? String))\n"
+        )
         #expect(piped.status == 0, "\(piped.standardError)")
 
         let gone = try hopgate(["domain", "rm", "keyed.example.com", "--force"], environment: env)
@@ -78,9 +87,9 @@ import Testing
         #expect(gone.standardError == "error: keyed.example.com is not registered\n")
     }
 
-    @Test(arguments: CLIDatabase.allCases)
-    func forceRemovesWithoutTheKey(database: CLIDatabase) throws {
-        let url = try database.freshURL()
+    @Test(arguments: TestDatabase.allCases)
+    func forceRemovesWithoutTheKey(database: TestDatabase) throws {
+        let url = try database.freshMigratedURL()
         #expect(try hopgate(["domain", "add", "forced.example.com", "--database", url]).status == 0)
         let removed = try hopgate(["domain", "rm", "forced.example.com", "--force", "--json", "--database", url])
         #expect(removed.status == 0)
@@ -98,7 +107,7 @@ import Testing
         ("bücher.example", "non-ASCII"),
     ])
     func badDomainsGetAClearErrorAndNothingIsStored(name: String, reason: String) throws {
-        let url = try CLIDatabase.sqlite.freshURL()
+        let url = try TestDatabase.sqlite.freshMigratedURL()
         // `--` ends the options, so a name that starts with a hyphen reaches the validator.
         let output = try hopgate(["domain", "add", "--database", url, "--", name])
         #expect(output.status == 65)
@@ -109,8 +118,10 @@ import Testing
     }
 
     @Test func aTooLongMemoIsRefused() throws {
-        let url = try CLIDatabase.sqlite.freshURL()
-        let output = try hopgate(["domain", "add", "m.example.com", "--memo", String(repeating: "m", count: 300), "--database", url])
+        let url = try TestDatabase.sqlite.freshMigratedURL()
+        let output = try hopgate([
+            "domain", "add", "m.example.com", "--memo", String(repeating: "m", count: 300), "--database", url,
+        ])
         #expect(output.status == 65)
         #expect(output.standardError.contains("the limit is 256"))
     }

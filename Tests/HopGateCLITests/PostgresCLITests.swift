@@ -37,11 +37,18 @@ import Testing
         #expect(try hopgate(["domain", "add", "before.example.com", "--database", url]).status == 0)
 
         try server.stop()
-        for command in [["domain", "add", "during.example.com"], ["domain", "ls"], ["domain", "rm", "before.example.com", "--force"], ["migrate"]] {
+        for command in [
+            ["domain", "add", "during.example.com"], ["domain", "ls"],
+            ["domain", "rm", "before.example.com", "--force"], ["migrate"],
+        ] {
             let started = Date()
             let output = try hopgate(command + ["--database", url, "--database-timeout", "1"])
             #expect(output.status == 69, "\(command): \(output.standardError)")
-            #expect(output.standardError.contains("error: cannot reach the database postgres://postgres:***@127.0.0.1:\(server.port)/postgres"))
+            #expect(
+                output.standardError.contains(
+                    "error: cannot reach the database postgres://postgres:***@127.0.0.1:\(server.port)/postgres"
+                )
+            )
             #expect(!output.standardError.contains("topsecret"))
             #expect(output.standardOutput.isEmpty)
             #expect(Date().timeIntervalSince(started) < 15)

@@ -31,7 +31,10 @@ import Testing
         #expect(abs(parsed.timeIntervalSince1970 - seconds) < 0.000002)
     }
 
-    @Test(arguments: ["", "2026-11-18", "2026-13-01 00:00:00", "2026-11-18T11:06:40.Z", "2026-11-18T11:06:40+", "x2026-11-18 11:06:40"])
+    @Test(arguments: [
+        "", "2026-11-18", "2026-13-01 00:00:00", "2026-11-18T11:06:40.Z", "2026-11-18T11:06:40+",
+        "x2026-11-18 11:06:40",
+    ])
     func refusesGarbage(text: String) {
         #expect(Timestamp.parse(text) == nil)
     }

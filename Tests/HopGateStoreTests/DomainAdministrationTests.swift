@@ -1,16 +1,17 @@
 import Foundation
 import HopGateCore
 import HopGateStore
+import HopGateTestSupport
 import Testing
 
 @Suite struct DomainAdministrationTests {
-    private func makeAdministration(_ kind: StoreKind) async throws -> (StoreDomainAdministration, any DomainStore) {
+    private func makeAdministration(_ kind: TestDatabase) async throws -> (StoreDomainAdministration, any DomainStore) {
         let store = try await kind.makeStore()
         return (StoreDomainAdministration(store: store, hasher: KeyHasher(parameters: .minimal)), store)
     }
 
-    @Test(arguments: StoreKind.allCases)
-    func registerStoresOnlyAHashOfTheKeyItReturns(kind: StoreKind) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func registerStoresOnlyAHashOfTheKeyItReturns(kind: TestDatabase) async throws {
         let (admin, store) = try await makeAdministration(kind)
         let name = try DomainName(validating: "app.example.com")
         let registered = try await admin.register(name, memo: try Memo(validating: "demo"))
@@ -26,8 +27,8 @@ import Testing
         #expect(try await admin.list() == [registered.info])
     }
 
-    @Test(arguments: StoreKind.allCases)
-    func unregisterNeedsTheDomainsKeyUnlessForced(kind: StoreKind) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func unregisterNeedsTheDomainsKeyUnlessForced(kind: TestDatabase) async throws {
         let (admin, store) = try await makeAdministration(kind)
         let one = try DomainName(validating: "one.example.com")
         let two = try DomainName(validating: "two.example.com")
@@ -48,7 +49,8 @@ import Testing
         let info = DomainInfo(try makeRecord("json.example.com", memo: "m"))
         let registered = RegisteredDomain(info: info, clientAPIKey: APIKey.generate())
         let object = try #require(
-            try JSONSerialization.jsonObject(with: JSONEncoder().encode(registered)) as? [String: Any])
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(registered)) as? [String: Any]
+        )
         #expect(Set(object.keys) == ["id", "domain", "memo", "created_at", "updated_at", "client_api_key"])
         #expect(object["client_api_key"] as? String == registered.clientAPIKey.secret)
         let decoded = try JSONDecoder().decode(DomainInfo.self, from: JSONEncoder().encode(info))

@@ -11,7 +11,9 @@ import Testing
         defer { server.destroy() }
         let store = Stores.open(
             try DatabaseLocation(parsing: server.url().replacingOccurrences(of: "postgres@", with: "postgres:pw@")),
-            options: StoreOptions(connectRetryWindow: .milliseconds(600)), logger: testLogger)
+            options: StoreOptions(connectRetryWindow: .milliseconds(600)),
+            logger: testLogger
+        )
         _ = try await store.migrate()
         try await store.insertDomain(try makeRecord("kept.example.com"))
 
@@ -31,6 +33,24 @@ import Testing
         await store.close()
     }
 
+    @Test func aWriteAfterAServerRestartSucceeds() async throws {
+        let server = try PostgresServer()
+        defer { server.destroy() }
+        let store = Stores.open(
+            try DatabaseLocation(parsing: server.url()),
+            options: StoreOptions(connectRetryWindow: .seconds(10)),
+            logger: testLogger
+        )
+        _ = try await store.migrate()
+        #expect(try await store.allDomains().isEmpty)
+        try server.stop()
+        try server.start()
+        // The store's connection died while idle; the write must not be the one to pay for finding out.
+        try await store.insertDomain(try makeRecord("after-restart.example.com"))
+        #expect(try await store.allDomains().map(\.domain.value) == ["after-restart.example.com"])
+        await store.close()
+    }
+
     @Test func aLostConnectionIsReopenedForTheNextOperation() async throws {
         let url = try PostgresServer.sharedURL()
         let store = Stores.open(try DatabaseLocation(parsing: url), options: StoreOptions(), logger: testLogger)
@@ -38,7 +58,10 @@ import Testing
         try await store.insertDomain(try makeRecord("survivor.example.com"))
         // Kill every other backend on this database, as a server restart or a failover would.
         let database = String(url.split(separator: "/").last!)
-        try runPSQL(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND pid <> pg_backend_pid()")
+        try runPSQL(
+            url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND pid <> pg_backend_pid()"
+        )
         #expect(try await store.allDomains().map(\.domain.value) == ["survivor.example.com"])
         await store.close()
     }
@@ -48,8 +71,10 @@ import Testing
         defer { server.destroy() }
         try server.stop()
         let store = Stores.open(
-            try DatabaseLocation(parsing: server.url()), options: StoreOptions(connectRetryWindow: .seconds(30)),
-            logger: testLogger)
+            try DatabaseLocation(parsing: server.url()),
+            options: StoreOptions(connectRetryWindow: .seconds(30)),
+            logger: testLogger
+        )
         async let status = store.migrationStatus()
         try await Task.sleep(for: .milliseconds(800))
         try server.start()

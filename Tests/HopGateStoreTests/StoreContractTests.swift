@@ -6,8 +6,8 @@ import Testing
 
 /// What every store must do; run on SQLite and on a real PostgreSQL.
 @Suite struct StoreContractTests {
-    @Test(arguments: StoreKind.allCases)
-    func migrateCreatesTheSchemaOnceAndReportsIt(kind: StoreKind) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func migrateCreatesTheSchemaOnceAndReportsIt(kind: TestDatabase) async throws {
         let store = try await kind.makeStore(migrated: false)
         let before = try await store.migrationStatus()
         #expect(before.applied.isEmpty)
@@ -23,8 +23,8 @@ import Testing
         #expect(abs(try #require(after.applied.first).appliedAt.timeIntervalSinceNow) < 60)
     }
 
-    @Test(arguments: StoreKind.allCases)
-    func storesFindsListsAndDeletesDomains(kind: StoreKind) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func storesFindsListsAndDeletesDomains(kind: TestDatabase) async throws {
         let store = try await kind.makeStore()
         let b = try makeRecord("b.example.com", memo: "second ✓")
         let a = try makeRecord("a.example.com", hash: "$argon2id$other")
@@ -45,8 +45,8 @@ import Testing
         #expect(try await store.allDomains().map(\.domain.value) == ["b.example.com"])
     }
 
-    @Test(arguments: StoreKind.allCases)
-    func refusesADuplicateDomain(kind: StoreKind) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func refusesADuplicateDomain(kind: TestDatabase) async throws {
         let store = try await kind.makeStore()
         try await store.insertDomain(try makeRecord("dup.example.com"))
         await #expect(throws: HopGateError(.alreadyExists, "")) {
@@ -55,8 +55,8 @@ import Testing
         #expect(try await store.allDomains().count == 1)
     }
 
-    @Test(arguments: StoreKind.allCases)
-    func concurrentRegistrationsOfOneNameLetExactlyOneWin(kind: StoreKind) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func concurrentRegistrationsOfOneNameLetExactlyOneWin(kind: TestDatabase) async throws {
         let location = try kind.freshLocation()
         let stores = (0..<4).map { _ in Stores.open(location, options: StoreOptions(), logger: testLogger) }
         _ = try await stores[0].migrate()
@@ -70,8 +70,8 @@ import Testing
         for store in stores { await store.close() }
     }
 
-    @Test(arguments: StoreKind.allCases)
-    func concurrentMigrationsApplyEachStepOnce(kind: StoreKind) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func concurrentMigrationsApplyEachStepOnce(kind: TestDatabase) async throws {
         let location = try kind.freshLocation()
         let stores = (0..<4).map { _ in Stores.open(location, options: StoreOptions(), logger: testLogger) }
         let applied = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -82,8 +82,8 @@ import Testing
         for store in stores { await store.close() }
     }
 
-    @Test(arguments: StoreKind.allCases)
-    func anUnmigratedDatabaseIsRefusedWithTheCommandToRun(kind: StoreKind) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func anUnmigratedDatabaseIsRefusedWithTheCommandToRun(kind: TestDatabase) async throws {
         let store = try await kind.makeStore(migrated: false)
         await #expect {
             try await store.allDomains()
@@ -93,10 +93,13 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.allCases)
-    func migratesOnFirstUseWhenAllowed(kind: StoreKind) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func migratesOnFirstUseWhenAllowed(kind: TestDatabase) async throws {
         let store = Stores.open(
-            try kind.freshLocation(), options: StoreOptions(migrateAutomatically: true), logger: testLogger)
+            try kind.freshLocation(),
+            options: StoreOptions(migrateAutomatically: true),
+            logger: testLogger
+        )
         #expect(try await store.allDomains().isEmpty)
         #expect(try await store.migrationStatus().pending.isEmpty)
     }

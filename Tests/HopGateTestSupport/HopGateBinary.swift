@@ -17,10 +17,16 @@ public enum HopGateBinary {
     }
 
     /// Runs `hopgate ARGUMENTS` with `environment` added to a clean environment (no HOPGATE_* from outside).
-    public static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws
+    public static func run(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        input: String? = nil
+    ) throws
         -> ProcessOutput
     {
-        var base = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HOPGATE_") && !$0.key.hasPrefix("HOP_") }
+        var base = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("HOPGATE_") && !$0.key.hasPrefix("HOP_")
+        }
         base.merge(environment) { _, new in new }
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ServerError("no hopgate binary at \(path): run `swift build` first, or set HOPGATE_BINARY")

@@ -19,8 +19,12 @@ public final class PostgresServer: @unchecked Sendable {
         let data = directory + "/data"
         try Self.asPostgresUser(
             binaries + "/initdb",
-            ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=trust", "-E", "UTF8", "--locale=C.UTF-8"],
-            directory: directory)
+            [
+                "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=trust", "-E", "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            directory: directory
+        )
         try start()
         Self.registerForCleanup(self)
     }
@@ -35,9 +39,12 @@ public final class PostgresServer: @unchecked Sendable {
             guard !running else { return }
             try Self.asPostgresUser(
                 binaries + "/pg_ctl",
-                ["-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "30", "-o",
-                 "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory) -c fsync=off", "start"],
-                directory: directory)
+                [
+                    "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "30", "-o",
+                    "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory) -c fsync=off", "start",
+                ],
+                directory: directory
+            )
             running = true
         }
     }
@@ -47,7 +54,10 @@ public final class PostgresServer: @unchecked Sendable {
         try lock.withLock {
             guard running else { return }
             try Self.asPostgresUser(
-                binaries + "/pg_ctl", ["-D", directory + "/data", "-w", "-m", "immediate", "stop"], directory: directory)
+                binaries + "/pg_ctl",
+                ["-D", directory + "/data", "-w", "-m", "immediate", "stop"],
+                directory: directory
+            )
             running = false
         }
     }
@@ -63,7 +73,9 @@ public final class PostgresServer: @unchecked Sendable {
     @discardableResult
     public func sql(_ statement: String, database: String = "postgres") throws -> String {
         let output = try runProcess(
-            binaries + "/psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url(database: database), "-c", statement])
+            binaries + "/psql",
+            ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url(database: database), "-c", statement]
+        )
         guard output.status == 0 else { throw ServerError("psql failed: \(output.standardError)") }
         return output.standardOutput
     }

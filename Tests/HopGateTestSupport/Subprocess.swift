@@ -13,11 +13,16 @@ public struct ProcessOutput: Sendable {
 /// exit when tests spawn processes from several threads at once. Output goes through files, not pipes, so a
 /// child that leaves a daemon behind (pg_ctl start) cannot hold the output open.
 public func runProcess(
-    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil
+    _ executable: String,
+    _ arguments: [String],
+    environment: [String: String]? = nil,
+    input: String? = nil
 ) throws -> ProcessOutput {
     let directory = try makeTemporaryDirectory("hopgate-run")
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let inputPath = directory + "/in", outputPath = directory + "/out", errorPath = directory + "/err"
+    let inputPath = directory + "/in"
+    let outputPath = directory + "/out"
+    let errorPath = directory + "/err"
     try Data((input ?? "").utf8).write(to: URL(fileURLWithPath: inputPath))
 
     var actions = posix_spawn_file_actions_t()
@@ -30,7 +35,7 @@ public func runProcess(
     let environment = environment ?? ProcessInfo.processInfo.environment
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { (argv + envp).forEach { free($0) } }
+    defer { for string in argv + envp { free(string) } }
 
     var pid = pid_t()
     let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)

@@ -59,7 +59,9 @@ public struct HopGateLogHandler: LogHandler {
         case .stringConvertible(let item): return JSONString.quoted(item.description)
         case .array(let items): return "[" + items.map(json).joined(separator: ",") + "]"
         case .dictionary(let entries):
-            let fields = entries.sorted(by: { $0.key < $1.key }).map { "\(JSONString.quoted($0.key)):\(json($0.value))" }
+            let fields = entries.sorted(by: { $0.key < $1.key }).map {
+                "\(JSONString.quoted($0.key)):\(json($0.value))"
+            }
             return "{" + fields.joined(separator: ",") + "}"
         }
     }

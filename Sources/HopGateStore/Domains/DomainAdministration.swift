@@ -43,10 +43,17 @@ public struct DomainInfo: Sendable, Equatable, Codable {
         try container.encode(Timestamp.format(updatedAt), forKey: .updatedAt)
     }
 
-    private static func decodeTimestamp(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Date {
+    private static func decodeTimestamp(
+        _ container: KeyedDecodingContainer<CodingKeys>,
+        _ key: CodingKeys
+    ) throws -> Date {
         let text = try container.decode(String.self, forKey: key)
         guard let date = Timestamp.parse(text) else {
-            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "not a timestamp: \(text)")
+            throw DecodingError.dataCorruptedError(
+                forKey: key,
+                in: container,
+                debugDescription: "not a timestamp: \(text)"
+            )
         }
         return date
     }

@@ -25,7 +25,13 @@ public struct StoreDomainAdministration: DomainAdministration {
         let hash = try await self.hasher.hash(key.secret, on: NIOThreadPool.singleton)
         let now = Timestamp.now()
         let record = DomainRecord(
-            id: UUID(), domain: domain, clientAPIKeyHash: hash, memo: memo.value, createdAt: now, updatedAt: now)
+            id: UUID(),
+            domain: domain,
+            clientAPIKeyHash: hash,
+            memo: memo.value,
+            createdAt: now,
+            updatedAt: now
+        )
         try await store.insertDomain(record)
         return RegisteredDomain(info: DomainInfo(record), clientAPIKey: key)
     }
@@ -35,7 +41,12 @@ public struct StoreDomainAdministration: DomainAdministration {
             throw HopGateError(.notFound, "\(domain) is not registered")
         }
         if case .clientAPIKey(let candidate) = authorization {
-            guard try await verifier.verify(candidate.trimmingCharacters(in: .whitespacesAndNewlines), against: record.clientAPIKeyHash) else {
+            guard
+                try await verifier.verify(
+                    candidate.trimmingCharacters(in: .whitespacesAndNewlines),
+                    against: record.clientAPIKeyHash
+                )
+            else {
                 throw HopGateError(.permissionDenied, "the client API key given for \(domain) is not its key")
             }
         }

@@ -31,7 +31,7 @@ final class PostgresConnection: SQLConnection {
     func execute(_ sql: String, _ parameters: [String?]) throws(SQLError) -> SQLResult {
         guard let connection else { throw .connectionLost("the connection is closed") }
         var cStrings: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.flatMap { strdup($0) } }
-        defer { cStrings.forEach { free($0) } }
+        defer { for string in cStrings { free(string) } }
         let result: OpaquePointer? = cStrings.withUnsafeMutableBufferPointer { buffer in
             buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
                 PQexecParams(connection, sql, Int32(parameters.count), nil, values.baseAddress, nil, nil, 0)
@@ -54,7 +54,8 @@ final class PostgresConnection: SQLConnection {
                 output.rows.append(
                     (0..<columnCount).map { column in
                         PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
-                    })
+                    }
+                )
             }
             output.affectedRows = Int(rowCount)
             return output

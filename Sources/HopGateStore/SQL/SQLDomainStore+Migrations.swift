@@ -24,7 +24,10 @@ extension SQLDomainStore {
                 return MigrationStatus.Applied(version: version, name: name, appliedAt: appliedAt)
             }
         let appliedVersions = Set(applied.map(\.version))
-        return MigrationStatus(applied: applied, pending: Migrations.all.filter { !appliedVersions.contains($0.version) })
+        return MigrationStatus(
+            applied: applied,
+            pending: Migrations.all.filter { !appliedVersions.contains($0.version) }
+        )
     }
 
     static func applyPending(on connection: any SQLConnection, logger: Logger) throws -> [Migration] {
@@ -40,7 +43,8 @@ extension SQLDomainStore {
             do {
                 _ = try connection.execute(migrationsTable(connection.dialect))
                 let alreadyApplied = try !connection.execute(
-                    "SELECT 1 FROM schema_migrations WHERE version = $1", [String(migration.version)]
+                    "SELECT 1 FROM schema_migrations WHERE version = $1",
+                    [String(migration.version)]
                 ).rows.isEmpty
                 if !alreadyApplied {
                     for statement in migration.statements(for: connection.dialect) {
@@ -48,11 +52,15 @@ extension SQLDomainStore {
                     }
                     _ = try connection.execute(
                         "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                        [String(migration.version), migration.name, Timestamp.format(Date())])
+                        [String(migration.version), migration.name, Timestamp.format(Date())]
+                    )
                 }
                 _ = try connection.execute("COMMIT")
                 if !alreadyApplied {
-                    logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                    logger.info(
+                        "applied migration",
+                        metadata: ["version": "\(migration.version)", "name": "\(migration.name)"]
+                    )
                     done.append(migration)
                 }
             } catch {

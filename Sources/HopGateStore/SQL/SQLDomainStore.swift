@@ -1,8 +1,8 @@
 import Foundation
 import HopGateCore
 import Logging
-import NIOPosix
 import NIOConcurrencyHelpers
+import NIOPosix
 
 /// The one `DomainStore` implementation, over either driver.
 ///
@@ -24,7 +24,9 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
     private let threadPool = NIOThreadPool.singleton
 
     init(
-        location: DatabaseLocation, options: StoreOptions, logger: Logger,
+        location: DatabaseLocation,
+        options: StoreOptions,
+        logger: Logger,
         connect: @escaping @Sendable () throws -> any SQLConnection
     ) {
         self.location = location
@@ -57,7 +59,8 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
                     [
                         record.id.uuidString.lowercased(), record.domain.value, record.clientAPIKeyHash, record.memo,
                         Timestamp.format(record.createdAt), Timestamp.format(record.updatedAt),
-                    ])
+                    ]
+                )
             }
         } catch SQLError.uniqueViolation {
             throw HopGateError(.alreadyExists, "\(record.domain) is already registered")
@@ -100,7 +103,9 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
     // MARK: - Running statements
 
     private func run<Result: Sendable>(
-        _ operation: String, isWrite: Bool, needsSchema: Bool = true,
+        _ operation: String,
+        isWrite: Bool,
+        needsSchema: Bool = true,
         _ body: @escaping @Sendable (any SQLConnection) throws -> Result
     ) async throws -> Result {
         try await threadPool.runIfActive { [self] in
@@ -109,7 +114,10 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
     }
 
     private func runBlocking<Result>(
-        _ operation: String, isWrite: Bool, needsSchema: Bool, _ body: (any SQLConnection) throws -> Result
+        _ operation: String,
+        isWrite: Bool,
+        needsSchema: Bool,
+        _ body: (any SQLConnection) throws -> Result
     ) throws -> Result {
         let clock = ContinuousClock()
         let deadline = clock.now + options.connectRetryWindow
@@ -118,24 +126,31 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
             guard !closed else { throw HopGateError(.internalError, "the store is closed") }
             while true {
                 let reason: String
+                var writing = false
                 do {
+                    let wasOpen = connection != nil
                     let open = try connection ?? connect()
                     connection = open
+                    // A connection that died while idle (a server restart) must not fail the write that finds out:
+                    // a cheap probe finds out first, and is retried like any read.
+                    if isWrite && wasOpen { _ = try open.execute("SELECT 1") }
                     if needsSchema && !schemaChecked {
                         try checkSchema(on: open)
                         schemaChecked = true
                     }
+                    writing = isWrite
                     return try body(open)
                 } catch SQLError.connectFailed(let message) {
                     reason = message
                 } catch SQLError.connectionLost(let message) {
                     connection?.close()
                     connection = nil
-                    guard !isWrite else {
+                    guard !writing else {
                         throw HopGateError(
                             .databaseUnavailable,
                             "lost the connection to the database \(location) while trying to \(operation): \(message). "
-                                + "A change in flight was rolled back unless it had already committed; check before retrying")
+                                + "A change in flight was rolled back unless it had already committed; check before retrying"
+                        )
                     }
                     reason = message
                 } catch SQLError.busy(let message) {
@@ -149,8 +164,11 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
                 }
                 logger.warning(
                     "database unreachable, retrying",
-                    metadata: ["database": "\(location)", "retry_in": "\(wait)", "error": "\(reason)"])
-                Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+                    metadata: ["database": "\(location)", "retry_in": "\(wait)", "error": "\(reason)"]
+                )
+                Thread.sleep(
+                    forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+                )
                 backoff = min(backoff * 2, .seconds(2))
             }
         }
@@ -167,13 +185,15 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
             throw HopGateError(
                 .configuration,
                 "the database \(location) is at schema version \(status.currentVersion), newer than this hopgate "
-                    + "knows (\(Migrations.latestVersion)); upgrade hopgate")
+                    + "knows (\(Migrations.latestVersion)); upgrade hopgate"
+            )
         }
         if let first = status.pending.first {
             throw HopGateError(
                 .configuration,
                 "the database \(location) needs \(status.pending.count) migration(s), starting with "
-                    + "\(first.version) '\(first.name)'; run `hopgate migrate`")
+                    + "\(first.version) '\(first.name)'; run `hopgate migrate`"
+            )
         }
     }
 
@@ -189,7 +209,12 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
             throw HopGateError(.internalError, "a domains row cannot be read: \(row.map { $0 ?? "NULL" })")
         }
         return DomainRecord(
-            id: id, domain: try DomainName(validating: name), clientAPIKeyHash: hash, memo: row[3] ?? "",
-            createdAt: created, updatedAt: updated)
+            id: id,
+            domain: try DomainName(validating: name),
+            clientAPIKeyHash: hash,
+            memo: row[3] ?? "",
+            createdAt: created,
+            updatedAt: updated
+        )
     }
 }

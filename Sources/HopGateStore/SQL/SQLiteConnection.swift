@@ -18,7 +18,10 @@ final class SQLiteConnection: SQLConnection {
         if !directory.isEmpty {
             do {
                 try FileManager.default.createDirectory(
-                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                    atPath: directory,
+                    withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700]
+                )
             } catch {
                 throw .connectFailed("cannot create the directory \(directory): \(error.localizedDescription)")
             }
@@ -27,7 +30,8 @@ final class SQLiteConnection: SQLConnection {
         var database: OpaquePointer?
         let status = sqlite3_open_v2(path, &database, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil)
         guard status == SQLITE_OK, let database else {
-            let message = database.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))
+            let message =
+                database.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))
             sqlite3_close(database)
             throw .connectFailed(message)
         }
@@ -73,7 +77,8 @@ final class SQLiteConnection: SQLConnection {
             result.rows.append(
                 (0..<sqlite3_column_count(statement)).map { column in
                     sqlite3_column_text(statement, column).map { String(cString: $0) }
-                })
+                }
+            )
         }
         result.affectedRows = sqlite3_stmt_readonly(statement) != 0 ? result.rows.count : Int(sqlite3_changes(database))
         return result
