@@ -6,8 +6,8 @@ import NIOPosix
 
 /// The one `DomainStore` implementation, over either driver.
 ///
-/// Every call runs on a thread-pool thread, never on the caller's (possibly an event loop's): both C libraries
-/// block. One connection, used by one thread at a time under a mutex. An unreachable database is retried with
+/// Every call runs on the store's own thread, never on the caller's (possibly an event loop's): both C libraries
+/// block. One connection, used by one thread at a time under a lock. An unreachable database is retried with
 /// exponential backoff for `connectRetryWindow`; a connection lost during a read is reopened and the read
 /// retried; a connection lost during a write is reported, not retried, because the write may have committed.
 final class SQLDomainStore: DomainStore, @unchecked Sendable {
@@ -21,7 +21,9 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
     private let options: StoreOptions
     private let logger: Logger
     private let connect: @Sendable () throws -> any SQLConnection
-    private let threadPool = NIOThreadPool.singleton
+    /// The store's own thread: its one connection can serve one statement at a time anyway, and a database outage
+    /// (statements waiting out the retry window) then never occupies the shared pool that Argon2 runs on.
+    private let threadPool = NIOThreadPool(numberOfThreads: 1)
 
     init(
         location: DatabaseLocation,
@@ -33,6 +35,7 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
         self.options = options
         self.logger = logger
         self.connect = connect
+        threadPool.start()
     }
 
     // MARK: - DomainStore
@@ -98,6 +101,7 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
                 closed = true
             }
         }
+        try? await threadPool.shutdownGracefully()
     }
 
     // MARK: - Running statements
