@@ -57,7 +57,34 @@ let package = Package(
             ]
         ),
 
+        // MARK: - Datagram TLS
+        .target(
+            name: "HopGateDTLS",
+            dependencies: [
+                "CHopGateDTLS",
+                "COpenSSL",
+                "HopGateCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(name: "CHopGateDTLS", dependencies: ["COpenSSL"]),
+
+        // MARK: - Test and benchmark tools
+        .target(
+            name: "HopGateLossyRelay",
+            dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
         // MARK: - C libraries (Debian -dev packages)
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -81,6 +108,17 @@ let package = Package(
             dependencies: ["HopGateStore", "HopGateTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "HopGateCLITests", dependencies: ["HopGateCore", "HopGateTestSupport"]),
+        .testTarget(
+            name: "HopGateDTLSTests",
+            dependencies: [
+                "HopGateDTLS",
+                "HopGateLossyRelay",
+                "HopGateTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,10 +4,10 @@ import Testing
 
 extension TestDatabase {
     /// A `--database` URL for a fresh database, migrated as an operator would have done (SQLite migrates itself).
-    func freshMigratedURL() throws -> String {
-        let url = try freshURL()
+    func freshMigratedURL() async throws -> String {
+        let url = try await freshURL()
         if self == .postgres {
-            let migrated = try hopgate(["migrate", "--database", url])
+            let migrated = try await hopgate(["migrate", "--database", url])
             guard migrated.status == 0 else { throw ServerError("migrate failed: \(migrated.standardError)") }
         }
         return url
@@ -15,8 +15,14 @@ extension TestDatabase {
 }
 
 /// Runs the built binary.
-func hopgate(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> ProcessOutput {
-    try HopGateBinary.run(arguments, environment: environment, input: input)
+func hopgate(
+    _ arguments: [String],
+    environment: [String: String] = [:],
+    input: String? = nil
+) async throws
+    -> ProcessOutput
+{
+    try await HopGateBinary.run(arguments, environment: environment, input: input)
 }
 
 /// Parses a command's JSON output.

@@ -3,17 +3,17 @@ import HopGateCore
 import Testing
 
 @Suite struct KeygenCommandTests {
-    @Test func printsAFreshKey() throws {
-        let first = try hopgate(["keygen"])
-        let second = try hopgate(["keygen"])
+    @Test func printsAFreshKey() async throws {
+        let first = try await hopgate(["keygen"])
+        let second = try await hopgate(["keygen"])
         #expect(first.status == 0)
         let key = first.standardOutput.trimmingCharacters(in: .newlines)
         #expect(try APIKey(validating: key).secret == key)
         #expect(first.standardOutput != second.standardOutput)
     }
 
-    @Test func thePrintedHashVerifiesThePrintedKeyAndNoOther() throws {
-        let output = try hopgate(["keygen", "--hash"])
+    @Test func thePrintedHashVerifiesThePrintedKeyAndNoOther() async throws {
+        let output = try await hopgate(["keygen", "--hash"])
         #expect(output.status == 0)
         let lines = output.standardOutput.split(separator: "\n").map(String.init)
         #expect(lines.count == 2)
@@ -25,11 +25,11 @@ import Testing
         #expect(try !KeyHasher.verify(String(key.reversed()), against: hash))
     }
 
-    @Test func printsJSON() throws {
-        let plain = try parseJSON(hopgate(["keygen", "--json"]))
+    @Test func printsJSON() async throws {
+        let plain = try parseJSON(await hopgate(["keygen", "--json"]))
         #expect((plain["key"] as? String)?.count == 64)
         #expect(plain["hash"] == nil || plain["hash"] is NSNull)
-        let hashed = try parseJSON(hopgate(["keygen", "--json", "--hash"]))
+        let hashed = try parseJSON(await hopgate(["keygen", "--json", "--hash"]))
         let key = try #require(hashed["key"] as? String)
         #expect(try KeyHasher.verify(key, against: try #require(hashed["hash"] as? String)))
     }

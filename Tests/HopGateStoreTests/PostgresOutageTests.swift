@@ -7,7 +7,7 @@ import Testing
 /// What the PostgreSQL store does when its server goes away: each test owns its server so it can stop it.
 @Suite(.serialized) struct PostgresOutageTests {
     @Test func aStoppedServerIsReportedAsUnavailableNamingTheDatabase() async throws {
-        let server = try PostgresServer()
+        let server = try await offload { try PostgresServer() }
         defer { server.destroy() }
         let store = Stores.open(
             try DatabaseLocation(parsing: server.url().replacingOccurrences(of: "postgres@", with: "postgres:pw@")),
@@ -17,7 +17,7 @@ import Testing
         _ = try await store.migrate()
         try await store.insertDomain(try makeRecord("kept.example.com"))
 
-        try server.stop()
+        try await offload { try server.stop() }
         let started = ContinuousClock.now
         let error = await #expect(throws: HopGateError.self) {
             try await store.insertDomain(try makeRecord("lost.example.com"))
@@ -28,13 +28,13 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(10))
 
         // Back up: nothing half-written, and the same store reconnects by itself.
-        try server.start()
+        try await offload { try server.start() }
         #expect(try await store.allDomains().map(\.domain.value) == ["kept.example.com"])
         await store.close()
     }
 
     @Test func aWriteAfterAServerRestartSucceeds() async throws {
-        let server = try PostgresServer()
+        let server = try await offload { try PostgresServer() }
         defer { server.destroy() }
         let store = Stores.open(
             try DatabaseLocation(parsing: server.url()),
@@ -43,8 +43,8 @@ import Testing
         )
         _ = try await store.migrate()
         #expect(try await store.allDomains().isEmpty)
-        try server.stop()
-        try server.start()
+        try await offload { try server.stop() }
+        try await offload { try server.start() }
         // The store's connection died while idle; the write must not be the one to pay for finding out.
         try await store.insertDomain(try makeRecord("after-restart.example.com"))
         #expect(try await store.allDomains().map(\.domain.value) == ["after-restart.example.com"])
@@ -52,13 +52,13 @@ import Testing
     }
 
     @Test func aLostConnectionIsReopenedForTheNextOperation() async throws {
-        let url = try PostgresServer.sharedURL()
+        let url = try await offload { try PostgresServer.sharedURL() }
         let store = Stores.open(try DatabaseLocation(parsing: url), options: StoreOptions(), logger: testLogger)
         _ = try await store.migrate()
         try await store.insertDomain(try makeRecord("survivor.example.com"))
         // Kill every other backend on this database, as a server restart or a failover would.
         let database = String(url.split(separator: "/").last!)
-        try runPSQL(
+        try await runPSQL(
             url,
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND pid <> pg_backend_pid()"
         )
@@ -67,9 +67,9 @@ import Testing
     }
 
     @Test func anUnreachableServerIsRetriedUntilItComesBack() async throws {
-        let server = try PostgresServer()
+        let server = try await offload { try PostgresServer() }
         defer { server.destroy() }
-        try server.stop()
+        try await offload { try server.stop() }
         let store = Stores.open(
             try DatabaseLocation(parsing: server.url()),
             options: StoreOptions(connectRetryWindow: .seconds(30)),
@@ -77,13 +77,13 @@ import Testing
         )
         async let status = store.migrationStatus()
         try await Task.sleep(for: .milliseconds(800))
-        try server.start()
+        try await offload { try server.start() }
         #expect(try await status.pending.count == Migrations.all.count)
         await store.close()
     }
 
-    private func runPSQL(_ url: String, _ sql: String) throws {
-        let output = try runProcess("/usr/bin/psql", ["-X", "-q", "-d", url, "-c", sql])
+    private func runPSQL(_ url: String, _ sql: String) async throws {
+        let output = try await offload { try runProcess("/usr/bin/psql", ["-X", "-q", "-d", url, "-c", sql]) }
         guard output.status == 0 else { throw ServerError(output.standardError) }
     }
 }

@@ -57,7 +57,7 @@ import Testing
 
     @Test(arguments: TestDatabase.allCases)
     func concurrentRegistrationsOfOneNameLetExactlyOneWin(kind: TestDatabase) async throws {
-        let location = try kind.freshLocation()
+        let location = try await kind.freshLocation()
         let stores = (0..<4).map { _ in Stores.open(location, options: StoreOptions(), logger: testLogger) }
         _ = try await stores[0].migrate()
         let results = await withTaskGroup(of: Bool.self) { group in
@@ -72,7 +72,7 @@ import Testing
 
     @Test(arguments: TestDatabase.allCases)
     func concurrentMigrationsApplyEachStepOnce(kind: TestDatabase) async throws {
-        let location = try kind.freshLocation()
+        let location = try await kind.freshLocation()
         let stores = (0..<4).map { _ in Stores.open(location, options: StoreOptions(), logger: testLogger) }
         let applied = try await withThrowingTaskGroup(of: Int.self) { group in
             for store in stores { group.addTask { try await store.migrate().count } }
@@ -96,7 +96,7 @@ import Testing
     @Test(arguments: TestDatabase.allCases)
     func migratesOnFirstUseWhenAllowed(kind: TestDatabase) async throws {
         let store = Stores.open(
-            try kind.freshLocation(),
+            try await kind.freshLocation(),
             options: StoreOptions(migrateAutomatically: true),
             logger: testLogger
         )

@@ -7,14 +7,14 @@ import Testing
 
 extension TestDatabase {
     /// A location for a fresh, empty database of this kind.
-    func freshLocation() throws -> DatabaseLocation {
-        try DatabaseLocation(parsing: freshURL())
+    func freshLocation() async throws -> DatabaseLocation {
+        try await DatabaseLocation(parsing: freshURL())
     }
 
     /// A fresh store, migrated unless asked not to be.
     func makeStore(migrated: Bool = true, retryWindow: Duration = .seconds(5)) async throws -> any DomainStore {
         let store = Stores.open(
-            try freshLocation(),
+            try await freshLocation(),
             options: StoreOptions(connectRetryWindow: retryWindow),
             logger: testLogger
         )

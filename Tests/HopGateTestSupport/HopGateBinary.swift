@@ -21,9 +21,7 @@ public enum HopGateBinary {
         _ arguments: [String],
         environment: [String: String] = [:],
         input: String? = nil
-    ) throws
-        -> ProcessOutput
-    {
+    ) async throws -> ProcessOutput {
         var base = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("HOPGATE_") && !$0.key.hasPrefix("HOP_")
         }
@@ -31,6 +29,7 @@ public enum HopGateBinary {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ServerError("no hopgate binary at \(path): run `swift build` first, or set HOPGATE_BINARY")
         }
-        return try runProcess(path, arguments, environment: base, input: input)
+        let (path, merged) = (self.path, base)
+        return try await offload { try runProcess(path, arguments, environment: merged, input: input) }
     }
 }

@@ -81,3 +81,11 @@ public func freeLoopbackPort() throws -> Int {
     guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// Runs blocking work (a child process, a socket read, pg_ctl) on a dispatch thread, so it never holds one of the
+/// few threads that every test's async work shares: blocking them stalls unrelated tests into timeouts.
+public func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}

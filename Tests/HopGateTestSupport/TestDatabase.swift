@@ -10,10 +10,10 @@ public enum TestDatabase: String, CaseIterable, CustomTestStringConvertible, Sen
 
     /// A `--database` URL for a fresh, empty database of this kind: a new SQLite file in a directory that does not
     /// exist yet, or a new database on the shared PostgreSQL server.
-    public func freshURL() throws -> String {
+    public func freshURL() async throws -> String {
         switch self {
         case .sqlite: return "sqlite:" + (try makeTemporaryDirectory("hopgate-db")) + "/nested/hopgate.db"
-        case .postgres: return try PostgresServer.sharedURL()
+        case .postgres: return try await offload { try PostgresServer.sharedURL() }
         }
     }
 }

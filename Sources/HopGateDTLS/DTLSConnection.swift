@@ -1,0 +1,269 @@
+import CHopGateDTLS
+import COpenSSL
+import NIOCore
+
+/// What feeding a connection produced, in order.
+enum DTLSConnectionEvent {
+    case handshakeCompleted
+    case record(ByteBuffer)
+    case closedByPeer
+    case failed(DTLSError)
+}
+
+/// One DTLS session's OpenSSL state: an SSL object over the datagram BIO. It opens no socket and reads no clock:
+/// the caller feeds received datagrams in, takes datagrams to send out, and calls `handleTimeout` when
+/// `retransmitDelayMilliseconds` has passed. Not thread-safe: one event loop drives it.
+final class DTLSConnection {
+    enum State {
+        case handshaking
+        case established
+        case closed
+    }
+
+    private(set) var state = State.handshaking
+    private let ssl: OpaquePointer
+    private let bio: OpaquePointer
+    private let context: DTLSContext
+    private let serverName: String?
+    /// A read buffer one maximal record large: DTLS never returns more than one record per read.
+    private var readBuffer = [UInt8](repeating: 0, count: 17 * 1024)
+
+    /// A client connection to `serverName` (used for SNI and, unless pinned by fingerprint, the name check).
+    init(clientContext context: DTLSContext, mtu: Int, serverName: String) throws {
+        guard let ssl = SSL_new(context.pointer), let bio = hg_dgram_bio_new(mtu) else {
+            throw DTLSError(.configuration, "OpenSSL cannot make a DTLS session: \(drainOpenSSLErrors())")
+        }
+        self.ssl = ssl
+        self.bio = bio
+        self.context = context
+        self.serverName = serverName
+        SSL_set_bio(ssl, bio, bio)
+        hg_ssl_set_link_mtu(ssl, mtu)
+        hg_ssl_use_fast_retransmission(ssl)
+        SSL_set_connect_state(ssl)
+        let isAddress = serverName.contains(":") || serverName.allSatisfy { $0.isNumber || $0 == "." }
+        if !isAddress { _ = hg_ssl_set_server_name(ssl, serverName) }
+        switch context.verification {
+        case .systemTrustStore, .caFile:
+            if isAddress {
+                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName)
+            } else {
+                SSL_set1_host(ssl, serverName)
+            }
+        case .fingerprint, .insecure, nil:
+            break
+        }
+    }
+
+    /// A server connection from an SSL object that `DTLSv1_listen` accepted (it has the ClientHello buffered).
+    init(acceptedSSL ssl: OpaquePointer, bio: OpaquePointer, context: DTLSContext) {
+        self.ssl = ssl
+        self.bio = bio
+        self.context = context
+        self.serverName = nil
+    }
+
+    deinit { SSL_free(ssl) }
+
+    // MARK: - Driving
+
+    /// Starts (client) or continues (server) the handshake.
+    func advance() -> [DTLSConnectionEvent] {
+        var events: [DTLSConnectionEvent] = []
+        pump(&events)
+        return events
+    }
+
+    /// Feeds one received datagram.
+    func receive(_ datagram: ByteBuffer) -> [DTLSConnectionEvent] {
+        guard state != .closed else { return [] }
+        datagram.withUnsafeReadableBytes { bytes in
+            hg_dgram_bio_feed(bio, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+        }
+        return advance()
+    }
+
+    /// Milliseconds until OpenSSL wants `handleTimeout`, or nil when no retransmission timer runs.
+    var retransmitDelayMilliseconds: Int? {
+        guard state == .handshaking else { return nil }
+        let delay = hg_ssl_timeout_ms(ssl)
+        return delay < 0 ? nil : delay
+    }
+
+    /// Retransmits the last flight when its timer has fired.
+    func handleTimeout() -> [DTLSConnectionEvent] {
+        guard state == .handshaking else { return [] }
+        ERR_clear_error()
+        if hg_ssl_handle_timeout(ssl) < 0 {
+            state = .closed
+            return [.failed(DTLSError(.handshakeTimeout, "the peer stopped answering during the DTLS handshake"))]
+        }
+        return []
+    }
+
+    /// The largest record `send` takes: one datagram less DTLS's header, nonce and tag.
+    var maximumRecordSize: Int { Int(DTLS_get_data_mtu(ssl)) }
+
+    /// Encrypts one record into one datagram. An empty record sends nothing: OpenSSL writes no empty records.
+    func send(_ record: ByteBuffer) throws(DTLSError) {
+        guard state == .established else { throw DTLSError(.notEstablished, "the DTLS session is not established") }
+        let limit = maximumRecordSize
+        guard record.readableBytes <= limit else {
+            throw DTLSError(
+                .recordTooLarge,
+                "a record of \(record.readableBytes) bytes does not fit one datagram (\(limit))"
+            )
+        }
+        guard record.readableBytes > 0 else { return }
+        ERR_clear_error()
+        let written = record.withUnsafeReadableBytes { bytes in
+            SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
+        }
+        guard written == record.readableBytes else {
+            throw DTLSError(.protocolError, "OpenSSL could not encrypt a record: \(drainOpenSSLErrors())")
+        }
+    }
+
+    /// Sends close_notify (if the session got that far) and stops.
+    func close() {
+        if state == .established {
+            ERR_clear_error()
+            SSL_shutdown(ssl)
+            ERR_clear_error()
+        }
+        state = .closed
+    }
+
+    /// The datagrams OpenSSL produced since the last call, in order.
+    func takeOutgoing(allocator: ByteBufferAllocator) -> [ByteBuffer] {
+        let count = hg_dgram_bio_out_count(bio)
+        guard count > 0 else { return [] }
+        var datagrams: [ByteBuffer] = []
+        datagrams.reserveCapacity(count)
+        for index in 0..<count {
+            var length = 0
+            let bytes = hg_dgram_bio_out_datagram(bio, index, &length)
+            var buffer = allocator.buffer(capacity: length)
+            buffer.writeBytes(UnsafeRawBufferPointer(start: bytes, count: length))
+            datagrams.append(buffer)
+        }
+        hg_dgram_bio_out_clear(bio)
+        return datagrams
+    }
+
+    // MARK: - OpenSSL calls
+
+    private func pump(_ events: inout [DTLSConnectionEvent]) {
+        if state == .handshaking {
+            ERR_clear_error()
+            let result = SSL_do_handshake(ssl)
+            if result == 1 {
+                if let failure = checkPinnedFingerprint() {
+                    state = .closed
+                    events.append(.failed(failure))
+                    return
+                }
+                state = .established
+                events.append(.handshakeCompleted)
+            } else {
+                let error = SSL_get_error(ssl, result)
+                if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE { return }
+                state = .closed
+                events.append(.failed(handshakeFailure()))
+                return
+            }
+        }
+        guard state == .established else { return }
+        while true {
+            ERR_clear_error()
+            let count = SSL_read(ssl, &readBuffer, Int32(readBuffer.count))
+            if count > 0 {
+                var record = ByteBuffer()
+                record.reserveCapacity(Int(count))
+                record.writeBytes(readBuffer[0..<Int(count)])
+                events.append(.record(record))
+                continue
+            }
+            switch SSL_get_error(ssl, count) {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+                return
+            case SSL_ERROR_ZERO_RETURN:
+                state = .closed
+                events.append(.closedByPeer)
+                return
+            default:
+                state = .closed
+                let reason = drainOpenSSLErrors()
+                events.append(
+                    .failed(
+                        DTLSError(
+                            .protocolError,
+                            "the DTLS session failed: \(reason.isEmpty ? "unknown error" : reason)"
+                        )
+                    )
+                )
+                return
+            }
+        }
+    }
+
+    private func checkPinnedFingerprint() -> DTLSError? {
+        guard case .fingerprint(let expectedText) = context.verification,
+            let expected = DTLSContext.normalizedFingerprint(expectedText)
+        else { return nil }
+        var digest = [UInt8](repeating: 0, count: 32)
+        guard hg_ssl_peer_fingerprint(ssl, &digest) == 1 else {
+            return DTLSError(.fingerprintMismatch, "the server sent no certificate; expected fingerprint \(expected)")
+        }
+        let seen = digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        guard seen == expected else {
+            return DTLSError(
+                .fingerprintMismatch,
+                "the server's certificate has SHA-256 fingerprint \(seen), not the pinned \(expected) (\(peerDescription))"
+            )
+        }
+        return nil
+    }
+
+    private var peerDescription: String {
+        var buffer = [CChar](repeating: 0, count: 1024)
+        guard hg_ssl_describe_peer(ssl, &buffer, buffer.count) == 1 else { return "no certificate" }
+        return String(cBuffer: buffer)
+    }
+
+    /// Says why the handshake failed, in the terms of what was expected and what was seen.
+    private func handshakeFailure() -> DTLSError {
+        let openssl = drainOpenSSLErrors()
+        let verifyResult = Int32(SSL_get_verify_result(ssl))
+        guard serverName != nil, verifyResult != X509_V_OK else {
+            return DTLSError(
+                .protocolError,
+                "the DTLS handshake failed: \(openssl.isEmpty ? "the peer gave up" : openssl)"
+            )
+        }
+        let seen = peerDescription
+        let name = serverName ?? "?"
+        let trust =
+            switch context.verification {
+            case .caFile(let path): "the CA file \(path)"
+            default: "the system trust store"
+            }
+        let message: String
+        switch verifyResult {
+        case X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH:
+            message = "the server's certificate is not valid for \(name) (seen: \(seen))"
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+            message = "the server's certificate has expired (seen: \(seen))"
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            message = "the server's certificate is not valid yet (seen: \(seen))"
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT,
+            X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
+            X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+            message = "the server's certificate is not trusted by \(trust) (seen: \(seen))"
+        default:
+            let reason = String(cString: X509_verify_cert_error_string(Int(verifyResult)))
+            message = "the server's certificate was rejected: \(reason) (seen: \(seen))"
+        }
+        return DTLSError(.certificateRejected, message)
+    }
+}

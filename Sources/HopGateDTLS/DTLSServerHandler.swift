@@ -1,0 +1,334 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Reads of the server's counters from any thread.
+public final class DTLSStatisticsBox: Sendable {
+    private let box = NIOLockedValueBox(DTLSServerStatistics())
+    public init() {}
+    public var snapshot: DTLSServerStatistics { box.withLockedValue { $0 } }
+    func update(_ body: (inout DTLSServerStatistics) -> Void) { box.withLockedValue(body) }
+}
+
+/// The DTLS server on one UDP socket: demultiplexes datagrams by peer address, answers unknown peers with
+/// stateless cookies, runs handshakes, and turns each session into `DTLSServerEvent`s up the pipeline. Above it
+/// sits whatever speaks records (the tunnel); below it, a `DatagramChannel`.
+public final class DTLSServerHandler: ChannelDuplexHandler {
+    public typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    public typealias InboundOut = DTLSServerEvent
+    public typealias OutboundIn = DTLSServerCommand
+    public typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    private struct Session {
+        let id: DTLSSessionID
+        let peer: SocketAddress
+        let connection: DTLSConnection
+        let startedAt: NIODeadline
+        var lastReceived: NIODeadline
+    }
+
+    /// The counters, readable from any thread.
+    public let statistics: DTLSStatisticsBox
+
+    private let configuration: DTLSServerConfiguration
+    private var logger: Logger
+    private var certificate: DTLSCertificate
+    private var listener: DTLSCookieListener
+    private var dtlsContext: DTLSContext
+    private var sessions: [DTLSSessionID: Session] = [:]
+    private var sessionsByPeer: [SocketAddress: DTLSSessionID] = [:]
+    private var handshaking: Set<DTLSSessionID> = []
+    private var nextID: UInt64 = 1
+    private var ticker: RepeatedTask?
+    private var ticks = 0
+    private var lastRotation = NIODeadline.now()
+    private var lastCapacityWarning: NIODeadline?
+    /// Whether a read cycle is under way; events fired outside one need their own read-complete.
+    private var inReadCycle = false
+
+    /// Loads the certificate now, so a bad one fails at start-up rather than at the first client.
+    public convenience init(
+        configuration: DTLSServerConfiguration,
+        logger: Logger,
+        statistics: DTLSStatisticsBox = DTLSStatisticsBox()
+    ) throws {
+        let certificate = try configuration.certificateSource.currentCertificate()
+        try self.init(
+            configuration: configuration,
+            certificate: certificate,
+            context: try DTLSContext.server(certificate: certificate),
+            logger: logger,
+            statistics: statistics
+        )
+    }
+
+    init(
+        configuration: DTLSServerConfiguration,
+        certificate: DTLSCertificate,
+        context: DTLSContext,
+        logger: Logger,
+        statistics: DTLSStatisticsBox
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.logger[metadataKey: "component"] = "dtls"
+        self.certificate = certificate
+        self.statistics = statistics
+        dtlsContext = context
+        listener = try DTLSCookieListener(context: context, mtu: configuration.maximumDatagramSize)
+    }
+
+    // MARK: - Lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        // Timers run from the start: a datagram can arrive as soon as the socket is bound.
+        startTicking(context)
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        ticker?.cancel()
+        ticker = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        ticker?.cancel()
+        ticker = nil
+        for id in Array(sessions.keys) { end(id, reason: .closedLocally, sendCloseNotify: false, context: context) }
+        context.fireChannelInactive()
+    }
+
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        // close_notify to every peer first, so clients know at once instead of after their idle timeout.
+        for id in Array(sessions.keys) { end(id, reason: .closedLocally, sendCloseNotify: true, context: context) }
+        context.flush()
+        context.close(mode: mode, promise: promise)
+    }
+
+    private func startTicking(_ context: ChannelHandlerContext) {
+        guard ticker == nil else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        ticker = context.eventLoop.scheduleRepeatedTask(initialDelay: timerTick, delay: timerTick) { _ in
+            let (handler, context) = loopBound.value
+            handler.tick(context: context)
+        }
+    }
+
+    // MARK: - Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inReadCycle = true
+        let envelope = unwrapInboundIn(data)
+        let peer = envelope.remoteAddress
+        if let id = sessionsByPeer[peer] {
+            receive(envelope.data, for: id, context: context)
+        } else {
+            receiveFromUnknownPeer(envelope.data, peer: peer, context: context)
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        inReadCycle = false
+        context.flush()
+        context.fireChannelReadComplete()
+    }
+
+    /// Passes an event up. Outside a read cycle (a timer, a close command) it completes a read of its own:
+    /// handlers above, NIOAsyncChannel among them, deliver what they buffered only at read-complete.
+    private func fire(_ event: DTLSServerEvent, context: ChannelHandlerContext) {
+        context.fireChannelRead(wrapInboundOut(event))
+        if !inReadCycle { context.fireChannelReadComplete() }
+    }
+
+    private func receiveFromUnknownPeer(_ datagram: ByteBuffer, peer: SocketAddress, context: ChannelHandlerContext) {
+        let key = Array("\(peer.ipAddress ?? "?"):\(peer.port ?? 0)".utf8)
+        switch listener.receive(datagram, peerKey: key, allocator: context.channel.allocator) {
+        case .dropped:
+            statistics.update { $0.droppedFromUnknownPeers += 1 }
+        case .reply(let datagrams):
+            statistics.update {
+                $0.helloVerifyRequestsSent += 1
+                $0.largestDatagramSent = max($0.largestDatagramSent, datagrams.map(\.readableBytes).max() ?? 0)
+            }
+            for datagram in datagrams {
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
+            }
+        case .accepted(let connection):
+            let counts = statistics.snapshot
+            guard handshaking.count < configuration.maximumHandshakes,
+                counts.sessionsEstablished < configuration.maximumSessions
+            else {
+                statistics.update { $0.refusedAtCapacity += 1 }
+                warnAtCapacity(handshakes: handshaking.count, sessions: counts.sessionsEstablished)
+                return
+            }
+            let id = DTLSSessionID(value: nextID)
+            nextID += 1
+            let now = NIODeadline.now()
+            sessions[id] = Session(id: id, peer: peer, connection: connection, startedAt: now, lastReceived: now)
+            sessionsByPeer[peer] = id
+            handshaking.insert(id)
+            statistics.update { $0.sessionsHandshaking = handshaking.count }
+            handle(connection.advance(), for: id, context: context)
+        }
+    }
+
+    private func receive(_ datagram: ByteBuffer, for id: DTLSSessionID, context: ChannelHandlerContext) {
+        guard var session = sessions[id] else { return }
+        session.lastReceived = .now()
+        sessions[id] = session
+        let events = session.connection.receive(datagram)
+        if events.isEmpty { statistics.update { $0.droppedForSessions += 1 } }
+        handle(events, for: id, context: context)
+    }
+
+    private func handle(_ events: [DTLSConnectionEvent], for id: DTLSSessionID, context: ChannelHandlerContext) {
+        guard let session = sessions[id] else { return }
+        for event in events {
+            switch event {
+            case .handshakeCompleted:
+                handshaking.remove(id)
+                statistics.update {
+                    $0.handshakesCompleted += 1
+                    $0.sessionsHandshaking = handshaking.count
+                    $0.sessionsEstablished += 1
+                }
+                logger.debug(
+                    "DTLS session established",
+                    metadata: ["hopgate.dtls.session": "\(id)", "peer": "\(session.peer)"]
+                )
+                fire(.established(id, peer: session.peer), context: context)
+            case .record(let record):
+                fire(.record(id, record), context: context)
+            case .closedByPeer:
+                end(id, reason: .closedByPeer, sendCloseNotify: false, context: context)
+            case .failed(let error):
+                logger.debug(
+                    "DTLS session failed",
+                    metadata: ["hopgate.dtls.session": "\(id)", "peer": "\(session.peer)", "error": "\(error)"]
+                )
+                end(id, reason: .failed(error), sendCloseNotify: false, context: context)
+            }
+        }
+        sendOutgoing(of: session, context: context)
+    }
+
+    // MARK: - Outbound
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .send(let id, let record):
+            guard let session = sessions[id] else {
+                promise?.fail(DTLSError(.notEstablished, "the DTLS session \(id) is closed"))
+                return
+            }
+            do {
+                try session.connection.send(record)
+                sendOutgoing(of: session, context: context, promise: promise)
+            } catch {
+                promise?.fail(error)
+            }
+        case .close(let id):
+            end(id, reason: .closedLocally, sendCloseNotify: true, context: context)
+            promise?.succeed()
+        }
+    }
+
+    private func sendOutgoing(
+        of session: Session,
+        context: ChannelHandlerContext,
+        promise: EventLoopPromise<Void>? = nil
+    ) {
+        let datagrams = session.connection.takeOutgoing(allocator: context.channel.allocator)
+        guard !datagrams.isEmpty else {
+            promise?.succeed()
+            return
+        }
+        let largest = datagrams.map(\.readableBytes).max() ?? 0
+        if largest > statistics.snapshot.largestDatagramSent { statistics.update { $0.largestDatagramSent = largest } }
+        for (index, datagram) in datagrams.enumerated() {
+            let last = index == datagrams.count - 1
+            context.write(
+                wrapOutboundOut(AddressedEnvelope(remoteAddress: session.peer, data: datagram)),
+                promise: last ? promise : nil
+            )
+        }
+    }
+
+    /// Forgets a session and tells the pipeline; with `sendCloseNotify`, the peer is told too.
+    private func end(
+        _ id: DTLSSessionID,
+        reason: DTLSCloseReason,
+        sendCloseNotify: Bool,
+        context: ChannelHandlerContext
+    ) {
+        guard let session = sessions.removeValue(forKey: id) else { return }
+        sessionsByPeer[session.peer] = nil
+        let wasHandshaking = handshaking.remove(id) != nil
+        session.connection.close()
+        if sendCloseNotify { sendOutgoing(of: session, context: context) }
+        statistics.update {
+            $0.sessionsHandshaking = handshaking.count
+            // A handshake that ends before it completes failed, whatever ended it.
+            if wasHandshaking { $0.handshakesFailed += 1 } else { $0.sessionsEstablished -= 1 }
+        }
+        if !wasHandshaking { fire(.closed(id, reason), context: context) }
+    }
+
+    // MARK: - Timers
+
+    private func tick(context: ChannelHandlerContext) {
+        let now = NIODeadline.now()
+        for id in Array(handshaking) {
+            guard let session = sessions[id] else { continue }
+            if now - session.startedAt > configuration.handshakeTimeout {
+                let error = DTLSError(.handshakeTimeout, "the DTLS handshake with \(session.peer) took too long")
+                end(id, reason: .failed(error), sendCloseNotify: false, context: context)
+            } else if session.connection.retransmitDelayMilliseconds == 0 {
+                handle(session.connection.handleTimeout(), for: id, context: context)
+            }
+        }
+        ticks += 1
+        if ticks % 10 == 0 {
+            for session in sessions.values where !handshaking.contains(session.id) {
+                if now - session.lastReceived > configuration.idleTimeout {
+                    logger.debug("DTLS session idle, closing", metadata: ["hopgate.dtls.session": "\(session.id)"])
+                    end(session.id, reason: .idleTimeout, sendCloseNotify: true, context: context)
+                }
+            }
+        }
+        if now - lastRotation > configuration.cookieSecretLifetime {
+            lastRotation = now
+            dtlsContext.rotateCookieSecret()
+            refreshCertificate()
+        }
+        context.flush()
+    }
+
+    /// Uses a changed certificate for new sessions; running sessions keep theirs.
+    private func refreshCertificate() {
+        do {
+            let latest = try configuration.certificateSource.currentCertificate()
+            guard latest != certificate else { return }
+            let newContext = try DTLSContext.server(certificate: latest)
+            listener = try DTLSCookieListener(context: newContext, mtu: configuration.maximumDatagramSize)
+            dtlsContext = newContext
+            certificate = latest
+            logger.info("DTLS certificate changed; new sessions use it")
+        } catch {
+            logger.error("cannot use the new DTLS certificate; keeping the old one", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func warnAtCapacity(handshakes: Int, sessions: Int) {
+        let now = NIODeadline.now()
+        if let last = lastCapacityWarning, now - last < .seconds(10) { return }
+        lastCapacityWarning = now
+        logger.warning(
+            "DTLS server at capacity: refusing new handshakes",
+            metadata: [
+                "handshakes": "\(handshakes)", "maximum_handshakes": "\(configuration.maximumHandshakes)",
+                "sessions": "\(sessions)", "maximum_sessions": "\(configuration.maximumSessions)",
+            ]
+        )
+    }
+}

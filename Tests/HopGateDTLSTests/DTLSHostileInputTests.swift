@@ -1,0 +1,167 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import HopGateDTLS
+
+/// What the server does with datagrams no honest client sends: it drops and counts them, never crashes, and keeps
+/// nothing for a peer that never returned a cookie.
+@Suite(.timeLimit(.minutes(2))) struct DTLSHostileInputTests {
+    /// A client driven by hand over a plain socket, so the test sees and chooses every datagram.
+    private final class ManualClient {
+        let socket: UDPSocket
+        let connection: DTLSConnection
+
+        init(port: Int) throws {
+            socket = try UDPSocket(connectingTo: port)
+            let context = try DTLSContext.client(verification: .fingerprint(edgeCertificate.fingerprint!))
+            connection = try DTLSConnection(clientContext: context, mtu: 1200, serverName: "edge.test")
+        }
+
+        /// The first flight (a ClientHello without a cookie), not sent.
+        func firstFlight() -> [[UInt8]] {
+            _ = connection.advance()
+            return connection.takeOutgoing(allocator: ByteBufferAllocator()).map { Array(buffer: $0) }
+        }
+
+        func handshake() async throws {
+            var events = connection.advance()
+            while !events.contains(where: { if case .handshakeCompleted = $0 { true } else { false } }) {
+                flush()
+                guard let reply = await socket.receive() else { throw TimeoutError() }
+                events = connection.receive(ByteBuffer(bytes: reply))
+            }
+            flush()
+        }
+
+        /// Encrypts `text` and returns the datagram without sending it.
+        func seal(_ text: String) throws -> [UInt8] {
+            try connection.send(ByteBuffer(string: text))
+            return try #require(
+                connection.takeOutgoing(allocator: ByteBufferAllocator()).first.map { Array(buffer: $0) }
+            )
+        }
+
+        /// Reads until a record arrives; nil if none does.
+        func receiveRecord(timeoutMilliseconds: Int32 = 1000) async -> String? {
+            while let datagram = await socket.receive(timeoutMilliseconds: timeoutMilliseconds) {
+                for case .record(let record) in connection.receive(ByteBuffer(bytes: datagram)) {
+                    return String(buffer: record)
+                }
+            }
+            return nil
+        }
+
+        func flush() {
+            for datagram in connection.takeOutgoing(allocator: ByteBufferAllocator()) {
+                socket.send(Array(buffer: datagram))
+            }
+        }
+    }
+
+    @Test func replayedTruncatedAndLateRecordsAreDroppedAndCounted() async throws {
+        let server = try await EchoServer()
+        let client = try ManualClient(port: server.port)
+        try await client.handshake()
+        #expect(await client.receiveRecord() == EchoServer.greeting)
+
+        let record = try client.seal("once")
+        client.socket.send(record)
+        #expect(await client.receiveRecord() == "once")
+        let droppedBefore = server.statistics.droppedForSessions
+
+        client.socket.send(record)  // a replay: same sequence number
+        client.socket.send(Array(record.prefix(record.count / 2)))  // truncated
+        var tampered = record
+        tampered[tampered.count - 1] ^= 0xff  // a flipped bit in the tag
+        client.socket.send(tampered)
+        client.socket.send((0..<300).map { _ in UInt8.random(in: 0...255) })  // noise on the session's address
+        #expect(await client.receiveRecord(timeoutMilliseconds: 500) == nil, "nothing may be echoed for those")
+        #expect(server.statistics.droppedForSessions - droppedBefore == 4)
+
+        // The session still works after all that.
+        client.socket.send(try client.seal("still here"))
+        #expect(await client.receiveRecord() == "still here")
+
+        // After close_notify the server forgets the peer; a late record is a stray from an unknown peer.
+        let late = try client.seal("late")
+        client.connection.close()
+        client.flush()
+        _ = try await server.waitForEvent { if case .closed = $0 { true } else { false } }
+        let unknownBefore = server.statistics.droppedFromUnknownPeers
+        client.socket.send(late)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(server.statistics.droppedFromUnknownPeers == unknownBefore + 1)
+        #expect(server.statistics.sessionsEstablished == 0)
+        await server.stop()
+    }
+
+    @Test func randomDatagramsFromStrangersAreDropped() async throws {
+        let server = try await EchoServer()
+        let sockets = try (0..<20).map { _ in try UDPSocket(connectingTo: server.port) }
+        var generator = SystemRandomNumberGenerator()
+        for index in 0..<2000 {
+            let size = Int.random(in: 0...1500, using: &generator)
+            var bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            // Some look like DTLS handshake records (content type 22, version 0xfefd) to reach deeper code.
+            if index % 3 == 0 && size > 13 { bytes.replaceSubrange(0..<3, with: [22, 0xfe, 0xfd]) }
+            sockets[index % sockets.count].send(bytes)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let statistics = server.statistics
+        #expect(statistics.droppedFromUnknownPeers + statistics.helloVerifyRequestsSent > 1500)
+        #expect(statistics.sessionsHandshaking == 0 && statistics.sessionsEstablished == 0)
+
+        // Still serving.
+        let client = try await DTLSClient.connect(host: "127.0.0.1", port: server.port, configuration: pinnedClient())
+        try await client.channel.close()
+        await server.stop()
+    }
+
+    @Test func aFloodOfClientHellosWithoutCookiesKeepsNoState() async throws {
+        let server = try await EchoServer()
+        let hello = try #require(try ManualClient(port: server.port).firstFlight().first)
+        let sockets = try (0..<200).map { _ in try UDPSocket(connectingTo: server.port) }
+        for round in 0..<10 {
+            for socket in sockets { socket.send(hello) }
+            if round % 2 == 1 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        // Every HelloVerifyRequest is small: the server is no amplifier.
+        let reply = try #require(await sockets[0].receive())
+        #expect(reply.count < hello.count)
+        try await Task.sleep(for: .milliseconds(300))
+        let statistics = server.statistics
+        // The kernel may drop some of a burst (its socket buffer cap); most must be answered, none remembered.
+        #expect(statistics.helloVerifyRequestsSent >= 1000, "\(statistics)")
+        #expect(statistics.sessionsHandshaking == 0)
+        #expect(statistics.sessionsEstablished == 0)
+        #expect(statistics.handshakesCompleted == 0)
+        await server.stop()
+    }
+
+    @Test func aClientHelloBeyondTheHandshakeCapIsRefusedAndCounted() async throws {
+        var configuration = DTLSServerConfiguration(certificateSource: FixedCertificateSource(edgeCertificate))
+        configuration.maximumHandshakes = 2
+        let server = try await EchoServer(configuration: configuration)
+        // Three clients get as far as a valid cookie, then stop answering: two hold the handshake slots.
+        var stalled: [ManualClient] = []
+        for _ in 0..<3 {
+            let client = try ManualClient(port: server.port)
+            client.flush()
+            _ = client.connection.advance()
+            client.flush()
+            let verify = try #require(await client.socket.receive())
+            _ = client.connection.receive(ByteBuffer(bytes: verify))
+            client.flush()  // the ClientHello with the cookie
+            stalled.append(client)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(server.statistics.sessionsHandshaking == 2)
+        #expect(server.statistics.refusedAtCapacity >= 1)
+        await server.stop()
+    }
+}
+
+extension Array where Element == UInt8 {
+    init(buffer: ByteBuffer) { self = buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? [] }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import HopGateLossyRelay
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import HopGateDTLS
+
+/// A DTLS client and server over real UDP on loopback.
+@Suite(.timeLimit(.minutes(2))) struct DTLSSessionTests {
+    @Test func handshakeAndRecordsBothWaysWithEveryDatagramWithinTheMTU() async throws {
+        let server = try await EchoServer()
+        // A transparent relay in between only measures: the largest datagram each way.
+        let relay = try await LossyRelay.start(
+            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port),
+            configuration: .transparent
+        )
+        let client = try await DTLSClient.connect(host: "127.0.0.1", port: relay.port, configuration: pinnedClient())
+        let sizes = [1, 100, 1000, 1163] + (0..<50).map { _ in Int.random(in: 1...1163) }
+        try await client.executeThenClose { inbound, outbound in
+            var records = inbound.makeAsyncIterator()
+            // Reads stay outside #require and #expect: a macro may evaluate its expression more than once.
+            let greeting = try await records.next()
+            #expect(greeting.map { String(buffer: $0) } == EchoServer.greeting)
+            for size in sizes {
+                let record = ByteBuffer(bytes: (0..<size).map { _ in UInt8.random(in: 0...255) })
+                try await outbound.write(record)
+                let echo = try await records.next()
+                #expect(echo == record)
+            }
+        }
+        #expect(relay.statistics.upstream.largestDatagram <= 1200)
+        #expect(relay.statistics.downstream.largestDatagram <= 1200)
+        #expect(relay.statistics.downstream.largestDatagram >= 1150, "the largest records should fill a datagram")
+        #expect(server.statistics.handshakesCompleted == 1)
+        await relay.stop()
+        await server.stop()
+    }
+
+    @Test func aRecordLargerThanOneDatagramIsRefused() async throws {
+        let server = try await EchoServer()
+        let client = try await DTLSClient.connect(host: "127.0.0.1", port: server.port, configuration: pinnedClient())
+        await #expect(throws: DTLSError(.recordTooLarge, "")) {
+            try await client.channel.writeAndFlush(ByteBuffer(repeating: 1, count: 1164))
+        }
+        try await client.channel.close()
+        await server.stop()
+    }
+
+    @Test func largeCertificateChainsAreFragmentedWithinTheMTU() async throws {
+        // 120 names make a certificate of several kilobytes: the handshake must split it across datagrams.
+        let big = try DTLSCertificate.selfSigned(names: (0..<120).map { "name-\($0).a-rather-long-domain.example" })
+        #expect(big.chainPEM.count > 4000)
+        let server = try await EchoServer(certificate: big)
+        let relay = try await LossyRelay.start(
+            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port),
+            configuration: .transparent
+        )
+        let client = try await DTLSClient.connect(
+            host: "127.0.0.1",
+            port: relay.port,
+            configuration: pinnedClient("name-0.a-rather-long-domain.example", certificate: big)
+        )
+        try await client.channel.close()
+        #expect(relay.statistics.downstream.largestDatagram <= 1200)
+        #expect(relay.statistics.downstream.received >= 5)
+        await relay.stop()
+        await server.stop()
+    }
+
+    @Test func closeNotifyIsSeenByTheServer() async throws {
+        let server = try await EchoServer()
+        let client = try await DTLSClient.connect(host: "127.0.0.1", port: server.port, configuration: pinnedClient())
+        let established = try await server.waitForEvent { if case .established = $0 { true } else { false } }
+        guard case .established(let id, _) = established else { return }
+        try await client.channel.close()
+        let closed = try await server.waitForEvent { if case .closed = $0 { true } else { false } }
+        guard case .closed(let closedID, let reason) = closed else { return }
+        #expect(closedID == id)
+        #expect(reason == .closedByPeer)
+        #expect(server.statistics.sessionsEstablished == 0)
+        await server.stop()
+    }
+
+    @Test func closeNotifyIsSeenByTheClient() async throws {
+        let server = try await EchoServer()
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let handshake = eventLoop.makePromise(of: Void.self)
+        let closed = eventLoop.makePromise(of: DTLSCloseReason.self)
+        let channel = try await DatagramBootstrap(group: eventLoop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        DTLSClientHandler(
+                            configuration: pinnedClient(),
+                            handshakePromise: handshake,
+                            closePromise: closed
+                        )
+                    )
+                }
+            }
+            .connect(host: "127.0.0.1", port: server.port).get()
+        try await handshake.futureResult.get()
+        let established = try await server.waitForEvent { if case .established = $0 { true } else { false } }
+        guard case .established(let id, _) = established else { return }
+        try await server.send(.close(id))
+        #expect(try await closed.futureResult.get() == .closedByPeer)
+        try await channel.closeFuture.get()
+        await server.stop()
+    }
+
+    @Test func idleSessionsAreClosedOnBothSides() async throws {
+        var configuration = DTLSServerConfiguration(certificateSource: FixedCertificateSource(edgeCertificate))
+        configuration.idleTimeout = .milliseconds(1500)
+        let server = try await EchoServer(configuration: configuration)
+        var clientConfiguration = pinnedClient()
+        clientConfiguration.idleTimeout = .seconds(60)
+        let client = try await DTLSClient.connect(
+            host: "127.0.0.1",
+            port: server.port,
+            configuration: clientConfiguration
+        )
+        let closed = try await server.waitForEvent { if case .closed = $0 { true } else { false } }
+        guard case .closed(_, let reason) = closed else { return }
+        #expect(reason == .idleTimeout)
+        // The server's close_notify reaches the client, which closes at once rather than after its own timeout.
+        try await withTimeout(.seconds(5)) { try await client.channel.closeFuture.get() }
+        await server.stop()
+    }
+
+    @Test func aServerThatNeverAnswersFailsTheHandshakeInTime() async throws {
+        // A bound socket that reads nothing: datagrams vanish.
+        let silent = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        var configuration = pinnedClient()
+        configuration.handshakeTimeout = .milliseconds(1500)
+        let started = ContinuousClock.now
+        await #expect(throws: DTLSError(.handshakeTimeout, "")) {
+            _ = try await DTLSClient.connect(
+                host: "127.0.0.1",
+                port: silent.localAddress!.port!,
+                configuration: configuration
+            )
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try await silent.close()
+    }
+}
