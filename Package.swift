@@ -74,6 +74,16 @@ let package = Package(
         .target(name: "CHopGateDTLS", dependencies: ["COpenSSL"]),
 
         // MARK: - Test and benchmark tools
+        .executableTarget(
+            name: "hopgate-dtls-bench",
+            dependencies: [
+                "HopGateDTLS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "HopGateLossyRelay",
             dependencies: [
