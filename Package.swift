@@ -57,6 +57,14 @@ let package = Package(
             ]
         ),
 
+        // MARK: - The tunnel protocol
+        .target(
+            name: "HopGateTunnel",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio")
+            ]
+        ),
+
         // MARK: - Datagram TLS
         .target(
             name: "HopGateDTLS",
@@ -118,6 +126,10 @@ let package = Package(
             dependencies: ["HopGateStore", "HopGateTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "HopGateCLITests", dependencies: ["HopGateCore", "HopGateTestSupport"]),
+        .testTarget(
+            name: "HopGateTunnelTests",
+            dependencies: ["HopGateTunnel", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "HopGateDTLSTests",
             dependencies: [

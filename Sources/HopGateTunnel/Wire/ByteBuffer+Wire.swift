@@ -1,0 +1,41 @@
+import NIOCore
+
+/// The wire's primitives: big-endian integers, and strings and byte strings behind a 16-bit length.
+extension ByteBuffer {
+    mutating func writeShortString(_ text: String) throws {
+        let bytes = text.utf8.count
+        guard bytes <= UInt16.max else { throw TunnelWireError("a string of \(bytes) bytes is longer than 65535") }
+        writeInteger(UInt16(bytes))
+        writeString(text)
+    }
+
+    mutating func writeShortBytes(_ bytes: [UInt8]) throws {
+        guard bytes.count <= UInt16.max else { throw TunnelWireError("\(bytes.count) bytes are more than 65535") }
+        writeInteger(UInt16(bytes.count))
+        writeBytes(bytes)
+    }
+
+    mutating func readWireInteger<T: FixedWidthInteger>(_ what: String, as: T.Type = T.self) throws -> T {
+        guard let value = readInteger(as: T.self) else { throw TunnelWireError("truncated before \(what)") }
+        return value
+    }
+
+    /// Refuses invalid UTF-8 rather than repairing it: a repaired string is not what the peer sent.
+    mutating func readShortString(_ what: String) throws -> String {
+        let length = Int(try readWireInteger(what, as: UInt16.self))
+        guard let bytes = readBytes(length: length) else { throw TunnelWireError("truncated inside \(what)") }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw TunnelWireError("\(what) is not UTF-8") }
+        return text
+    }
+
+    mutating func readShortBytes(_ what: String) throws -> [UInt8] {
+        let length = Int(try readWireInteger(what, as: UInt16.self))
+        guard let bytes = readBytes(length: length) else { throw TunnelWireError("truncated inside \(what)") }
+        return bytes
+    }
+
+    /// Fails when bytes are left over: a message is exactly its fields, so extra bytes mean a different format.
+    func expectFullyRead(_ what: String) throws {
+        guard readableBytes == 0 else { throw TunnelWireError("\(readableBytes) unexpected bytes after \(what)") }
+    }
+}
