@@ -61,9 +61,12 @@ let package = Package(
         .target(
             name: "HopGateTunnel",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio")
+                "CHopGateSCTP",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .target(name: "CHopGateSCTP", dependencies: ["CUsrSCTP"]),
 
         // MARK: - Datagram TLS
         .target(
@@ -103,6 +106,7 @@ let package = Package(
 
         // MARK: - C libraries (Debian -dev packages)
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CUsrSCTP", pkgConfig: "usrsctp", providers: [.apt(["libusrsctp-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),

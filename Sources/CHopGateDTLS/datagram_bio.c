@@ -110,10 +110,15 @@ static int dgram_destroy(BIO *bio) {
 
 // Made once; a BIO_METHOD is immutable after setup and may be shared by threads.
 static BIO_METHOD *shared_method = NULL;
+static int shared_type = -1;
 static CRYPTO_ONCE shared_method_once = CRYPTO_ONCE_STATIC_INIT;
 
 static void make_shared_method(void) {
-    shared_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "hopgate datagram");
+    int index = BIO_get_new_index();
+    if (index == -1) return;
+    shared_type = index | BIO_TYPE_SOURCE_SINK;
+    shared_method = BIO_meth_new(shared_type, "hopgate datagram");
+    if (shared_method == NULL) return;
     BIO_meth_set_write(shared_method, dgram_write);
     BIO_meth_set_read(shared_method, dgram_read);
     BIO_meth_set_ctrl(shared_method, dgram_ctrl);
@@ -130,6 +135,8 @@ BIO *hg_dgram_bio_new(long mtu) {
 
 void hg_dgram_bio_feed(BIO *bio, const uint8_t *bytes, size_t length) {
     dgram_state *state = BIO_get_data(bio);
+    // An empty datagram carries no record: reading it as 0 bytes would look like EOF to OpenSSL and end the session.
+    if (length == 0) return;
     free(state->in);
     state->in = malloc(length > 0 ? length : 1);
     if (state->in == NULL) {
@@ -188,7 +195,7 @@ int hg_cookie_secrets_rotate(hg_cookie_secrets *secrets) {
 
 static int cookie_for(SSL *ssl, const uint8_t *secret, uint8_t *out, unsigned int *out_length) {
     BIO *bio = SSL_get_rbio(ssl);
-    dgram_state *state = bio != NULL ? BIO_get_data(bio) : NULL;
+    dgram_state *state = bio != NULL && BIO_method_type(bio) == shared_type ? BIO_get_data(bio) : NULL;
     if (state == NULL) return 0;
     return HMAC(EVP_sha256(), secret, 32, state->peer, state->peer_length, out, out_length) != NULL;
 }

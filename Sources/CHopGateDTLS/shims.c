@@ -18,7 +18,7 @@ void hg_ctx_set_options(SSL_CTX *ctx) {
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 }
 
-void hg_ssl_set_link_mtu(SSL *ssl, long mtu) { DTLS_set_link_mtu(ssl, mtu); }
+int hg_ssl_set_link_mtu(SSL *ssl, long mtu) { return (int)DTLS_set_link_mtu(ssl, mtu); }
 
 // OpenSSL's default retransmission timer starts at 1 s and doubles to 60 s (RFC 6347 §4.2.4.1), so at 20% loss a
 // handshake can take half a minute. A tunnel wants to come back fast on a lossy link: start at 400 ms and stop
@@ -89,6 +89,15 @@ static int accept_any(int preverify, X509_STORE_CTX *store) {
 
 void hg_ctx_accept_any_certificate(SSL_CTX *ctx) { SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any); }
 
+// A NULL passphrase callback makes OpenSSL prompt on the terminal for an encrypted key: refuse instead.
+static int no_passphrase(char *buffer, int size, int rwflag, void *userdata) {
+    (void)buffer;
+    (void)size;
+    (void)rwflag;
+    (void)userdata;
+    return -1;
+}
+
 static void put_error(char *error, size_t error_length, const char *what) {
     unsigned long code = ERR_get_error();
     char reason[256] = "";
@@ -108,15 +117,23 @@ int hg_ctx_use_pem(SSL_CTX *ctx, const char *chain, size_t chain_length, const c
         put_error(error, error_length, "out of memory");
         goto done;
     }
-    leaf = PEM_read_bio_X509(chain_bio, NULL, NULL, NULL);
+    leaf = PEM_read_bio_X509(chain_bio, NULL, no_passphrase, NULL);
     if (leaf == NULL || SSL_CTX_use_certificate(ctx, leaf) != 1) {
         put_error(error, error_length, "the certificate is not a PEM certificate");
         goto done;
     }
     SSL_CTX_clear_chain_certs(ctx);
     for (;;) {
-        X509 *intermediate = PEM_read_bio_X509(chain_bio, NULL, NULL, NULL);
-        if (intermediate == NULL) break;
+        X509 *intermediate = PEM_read_bio_X509(chain_bio, NULL, no_passphrase, NULL);
+        if (intermediate == NULL) {
+            // The chain ends at "no start line"; any other error is a broken intermediate, not the end.
+            unsigned long code = ERR_peek_last_error();
+            if (code != 0 && !(ERR_GET_LIB(code) == ERR_LIB_PEM && ERR_GET_REASON(code) == PEM_R_NO_START_LINE)) {
+                put_error(error, error_length, "an intermediate certificate does not parse");
+                goto done;
+            }
+            break;
+        }
         if (SSL_CTX_add0_chain_cert(ctx, intermediate) != 1) {
             X509_free(intermediate);
             put_error(error, error_length, "cannot add an intermediate certificate");
@@ -124,9 +141,9 @@ int hg_ctx_use_pem(SSL_CTX *ctx, const char *chain, size_t chain_length, const c
         }
     }
     ERR_clear_error();  // the loop ends on a "no start line" error
-    pkey = PEM_read_bio_PrivateKey(key_bio, NULL, NULL, NULL);
+    pkey = PEM_read_bio_PrivateKey(key_bio, NULL, no_passphrase, NULL);
     if (pkey == NULL) {
-        put_error(error, error_length, "the key is not a PEM private key");
+        put_error(error, error_length, "the key is not an unencrypted PEM private key");
         goto done;
     }
     if (X509_check_private_key(leaf, pkey) != 1 || SSL_CTX_use_PrivateKey(ctx, pkey) != 1
@@ -170,22 +187,33 @@ int hg_make_self_signed(const char *const *names, size_t count, long not_before_
     GENERAL_NAMES *sans = GENERAL_NAMES_new();
     if (key == NULL || cert == NULL || serial == NULL || sans == NULL || count == 0) goto done;
     X509_set_version(cert, 2);
-    BN_rand(serial, 64, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY);
-    BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert));
+    if (BN_rand(serial, 64, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1
+        || BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert)) == NULL)
+        goto done;
     X509_gmtime_adj(X509_getm_notBefore(cert), not_before_offset);
     X509_gmtime_adj(X509_getm_notAfter(cert), not_before_offset + (long)days * 86400);
-    X509_set_pubkey(cert, key);
+    if (X509_set_pubkey(cert, key) != 1) goto done;
     X509_NAME *subject = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *)names[0], -1, -1, 0);
-    X509_set_issuer_name(cert, subject);
+    // A CN is at most 64 characters (RFC 5280 ub-common-name); longer first names live only in the SANs.
+    const char *common_name = strlen(names[0]) <= 64 ? names[0] : "hopgate self-signed";
+    if (X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *)common_name, -1, -1, 0) != 1
+        || X509_set_issuer_name(cert, subject) != 1)
+        goto done;
     for (size_t i = 0; i < count; i++) {
         GENERAL_NAME *name = GENERAL_NAME_new();
         ASN1_IA5STRING *dns = ASN1_IA5STRING_new();
-        ASN1_STRING_set(dns, names[i], -1);
+        if (name == NULL || dns == NULL || ASN1_STRING_set(dns, names[i], -1) != 1) {
+            GENERAL_NAME_free(name);
+            ASN1_IA5STRING_free(dns);
+            goto done;
+        }
         GENERAL_NAME_set0_value(name, GEN_DNS, dns);
-        sk_GENERAL_NAME_push(sans, name);
+        if (sk_GENERAL_NAME_push(sans, name) == 0) {
+            GENERAL_NAME_free(name);
+            goto done;
+        }
     }
-    X509_add1_ext_i2d(cert, NID_subject_alt_name, sans, 0, X509V3_ADD_DEFAULT);
+    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, sans, 0, X509V3_ADD_DEFAULT) != 1) goto done;
     if (X509_sign(cert, key, EVP_sha256()) == 0) goto done;
     ok = to_pem(write_cert, cert, cert_pem, cert_length) && to_pem(write_key, key, key_pem, key_length);
 done:

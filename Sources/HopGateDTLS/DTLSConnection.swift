@@ -1,5 +1,6 @@
 import CHopGateDTLS
 import COpenSSL
+import Foundation
 import NIOCore
 
 /// What feeding a connection produced, in order.
@@ -30,29 +31,47 @@ final class DTLSConnection {
 
     /// A client connection to `serverName` (used for SNI and, unless pinned by fingerprint, the name check).
     init(clientContext context: DTLSContext, mtu: Int, serverName: String) throws {
-        guard let ssl = SSL_new(context.pointer), let bio = hg_dgram_bio_new(mtu) else {
+        guard !serverName.isEmpty else { throw DTLSError(.configuration, "the server name is empty") }
+        guard let ssl = SSL_new(context.pointer) else {
             throw DTLSError(.configuration, "OpenSSL cannot make a DTLS session: \(drainOpenSSLErrors())")
+        }
+        guard let bio = hg_dgram_bio_new(mtu) else {
+            SSL_free(ssl)
+            throw DTLSError(.configuration, "cannot make the datagram BIO")
         }
         self.ssl = ssl
         self.bio = bio
         self.context = context
         self.serverName = serverName
         SSL_set_bio(ssl, bio, bio)
-        hg_ssl_set_link_mtu(ssl, mtu)
+        guard hg_ssl_set_link_mtu(ssl, mtu) == 1 else {
+            throw DTLSError(.configuration, "OpenSSL refused an MTU of \(mtu) bytes")
+        }
         hg_ssl_use_fast_retransmission(ssl)
         SSL_set_connect_state(ssl)
-        let isAddress = serverName.contains(":") || serverName.allSatisfy { $0.isNumber || $0 == "." }
-        if !isAddress { _ = hg_ssl_set_server_name(ssl, serverName) }
+        let isAddress = Self.isIPAddress(serverName)
+        // SNI carries host names only (RFC 6066 §3).
+        if !isAddress && hg_ssl_set_server_name(ssl, serverName) != 1 {
+            throw DTLSError(.configuration, "'\(serverName)' cannot be sent as the TLS server name")
+        }
         switch context.verification {
         case .systemTrustStore, .caFile:
-            if isAddress {
-                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName)
-            } else {
-                SSL_set1_host(ssl, serverName)
+            // A name check that silently failed to install would accept any trusted certificate: refuse instead.
+            let installed =
+                isAddress
+                ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) == 1
+                : SSL_set1_host(ssl, serverName) == 1
+            guard installed else {
+                throw DTLSError(.configuration, "cannot check the server's certificate against '\(serverName)'")
             }
         case .fingerprint, .insecure, nil:
             break
         }
+    }
+
+    private static func isIPAddress(_ text: String) -> Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET, text, &address) == 1 || inet_pton(AF_INET6, text, &address) == 1
     }
 
     /// A server connection from an SSL object that `DTLSv1_listen` accepted (it has the ClientHello buffered).

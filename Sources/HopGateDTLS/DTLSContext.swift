@@ -34,6 +34,10 @@ final class DTLSContext: @unchecked Sendable {
         self.pointer = pointer
         self.verification = verification
         self.cookieSecrets = server ? hg_cookie_secrets_new() : nil
+        // Without cookie secrets every ClientHello would fail in DTLSv1_listen: a server that accepts no one.
+        guard !server || cookieSecrets != nil else {
+            throw DTLSError(.configuration, "cannot make the cookie secret: \(drainOpenSSLErrors())")
+        }
         guard hg_ctx_set_dtls12_only(pointer) == 1, SSL_CTX_set_cipher_list(pointer, Self.cipherList) == 1 else {
             throw DTLSError(.configuration, "OpenSSL refused the DTLS 1.2 settings: \(drainOpenSSLErrors())")
         }

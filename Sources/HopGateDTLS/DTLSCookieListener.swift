@@ -24,9 +24,14 @@ final class DTLSCookieListener {
     init(context: DTLSContext, mtu: Int) throws {
         self.context = context
         self.mtu = mtu
-        (ssl, bio) = try Self.makeSSL(context: context, mtu: mtu)
         guard let address = BIO_ADDR_new() else { throw DTLSError(.configuration, "out of memory") }
         self.address = address
+        do {
+            (ssl, bio) = try Self.makeSSL(context: context, mtu: mtu)
+        } catch {
+            BIO_ADDR_free(address)
+            throw error
+        }
     }
 
     deinit {
@@ -45,14 +50,16 @@ final class DTLSCookieListener {
         let result = DTLSv1_listen(ssl, address)
         let reply = drain(allocator: allocator)
         if result == 1 {
+            // The accepted SSL goes to the connection only once a fresh one can take its place; otherwise the
+            // ClientHello is dropped (the client retransmits) and this SSL stays ours.
+            guard let fresh = try? Self.makeSSL(context: context, mtu: mtu) else { return .dropped }
             let connection = DTLSConnection(acceptedSSL: ssl, bio: bio, context: context)
-            if let fresh = try? Self.makeSSL(context: context, mtu: mtu) {
-                (ssl, bio) = fresh
-            }
+            (ssl, bio) = fresh
             return .accepted(connection)
         }
         if result < 0 {
-            // A fatal error leaves the listening SSL unusable: start over with a fresh one.
+            // A fatal error leaves the listening SSL unusable: start over with a fresh one when we can (keeping the
+            // old one is safe too: DTLSv1_listen clears it on entry).
             _ = drainOpenSSLErrors()
             if let fresh = try? Self.makeSSL(context: context, mtu: mtu) {
                 SSL_free(ssl)
@@ -76,11 +83,18 @@ final class DTLSCookieListener {
     }
 
     private static func makeSSL(context: DTLSContext, mtu: Int) throws -> (OpaquePointer, OpaquePointer) {
-        guard let ssl = SSL_new(context.pointer), let bio = hg_dgram_bio_new(mtu) else {
+        guard let ssl = SSL_new(context.pointer) else {
             throw DTLSError(.configuration, "OpenSSL cannot make a DTLS session: \(drainOpenSSLErrors())")
         }
+        guard let bio = hg_dgram_bio_new(mtu) else {
+            SSL_free(ssl)
+            throw DTLSError(.configuration, "cannot make the datagram BIO")
+        }
         SSL_set_bio(ssl, bio, bio)
-        hg_ssl_set_link_mtu(ssl, mtu)
+        guard hg_ssl_set_link_mtu(ssl, mtu) == 1 else {
+            SSL_free(ssl)
+            throw DTLSError(.configuration, "OpenSSL refused an MTU of \(mtu) bytes")
+        }
         hg_ssl_use_fast_retransmission(ssl)
         return (ssl, bio)
     }

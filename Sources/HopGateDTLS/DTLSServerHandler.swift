@@ -153,12 +153,12 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
                 context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: datagram)), promise: nil)
             }
         case .accepted(let connection):
-            let counts = statistics.snapshot
-            guard handshaking.count < configuration.maximumHandshakes,
-                counts.sessionsEstablished < configuration.maximumSessions
+            // Counted here, not from the shared statistics box: sessions established plus those still in handshake,
+            // so the cap holds even when every handshake in flight completes.
+            guard handshaking.count < configuration.maximumHandshakes, sessions.count < configuration.maximumSessions
             else {
                 statistics.update { $0.refusedAtCapacity += 1 }
-                warnAtCapacity(handshakes: handshaking.count, sessions: counts.sessionsEstablished)
+                warnAtCapacity(handshakes: handshaking.count, sessions: sessions.count - handshaking.count)
                 return
             }
             let id = DTLSSessionID(value: nextID)
@@ -174,16 +174,38 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
 
     private func receive(_ datagram: ByteBuffer, for id: DTLSSessionID, context: ChannelHandlerContext) {
         guard var session = sessions[id] else { return }
-        session.lastReceived = .now()
-        sessions[id] = session
+        let wasEstablished = session.connection.state == .established
         let events = session.connection.receive(datagram)
-        if events.isEmpty { statistics.update { $0.droppedForSessions += 1 } }
+        if events.isEmpty {
+            // Undecryptable, replayed or duplicated. A ClientHello from the same address means the client
+            // restarted on the same port (a NAT keeps it): its old session is gone, so let it start a new one.
+            if wasEstablished && Self.isClientHello(datagram) {
+                end(id, reason: .closedByPeer, sendCloseNotify: false, context: context)
+                receiveFromUnknownPeer(datagram, peer: session.peer, context: context)
+                return
+            }
+            statistics.update { $0.droppedForSessions += 1 }
+        } else {
+            // Only authenticated input keeps a session alive: spoofed junk must not.
+            session.lastReceived = .now()
+            sessions[id] = session
+        }
         handle(events, for: id, context: context)
+    }
+
+    /// A DTLS handshake record in epoch 0 carrying a ClientHello (RFC 6347 §4.1 and §4.2.2 layouts).
+    static func isClientHello(_ datagram: ByteBuffer) -> Bool {
+        guard datagram.readableBytes > 13,
+            let bytes = datagram.getBytes(at: datagram.readerIndex, length: 14)
+        else { return false }
+        return bytes[0] == 22 && bytes[1] == 0xfe && bytes[3] == 0 && bytes[4] == 0 && bytes[13] == 1
     }
 
     private func handle(_ events: [DTLSConnectionEvent], for id: DTLSSessionID, context: ChannelHandlerContext) {
         guard let session = sessions[id] else { return }
         for event in events {
+            // A handler above may have closed the session while an earlier event was delivered.
+            guard sessions[id] != nil else { break }
             switch event {
             case .handshakeCompleted:
                 handshaking.remove(id)
@@ -244,7 +266,7 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
             return
         }
         let largest = datagrams.map(\.readableBytes).max() ?? 0
-        if largest > statistics.snapshot.largestDatagramSent { statistics.update { $0.largestDatagramSent = largest } }
+        statistics.update { $0.largestDatagramSent = max($0.largestDatagramSent, largest) }
         for (index, datagram) in datagrams.enumerated() {
             let last = index == datagrams.count - 1
             context.write(

@@ -1,4 +1,5 @@
 import Foundation
+import HopGateTestSupport
 import NIOCore
 import Testing
 
@@ -111,6 +112,37 @@ import Testing
         )
         let error = #expect(throws: DTLSError.self) { try DTLSContext.server(certificate: mismatched) }
         #expect(error?.message.contains("does not match") == true)
+    }
+
+    @Test func anEncryptedKeyIsRefusedInsteadOfPromptingForAPassphrase() async throws {
+        let directory = NSTemporaryDirectory() + "/hopgate-encrypted-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let output = try await offload {
+            try runProcess(
+                "/usr/bin/openssl",
+                [
+                    "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes256", "-pass",
+                    "pass:secret",
+                    "-out", directory + "/key.pem",
+                ]
+            )
+        }
+        #expect(output.status == 0, "\(output.standardError)")
+        let encrypted = try String(contentsOfFile: directory + "/key.pem", encoding: .utf8)
+        #expect(encrypted.contains("ENCRYPTED"))
+        let error = #expect(throws: DTLSError.self) {
+            try DTLSContext.server(
+                certificate: DTLSCertificate(chainPEM: edgeCertificate.chainPEM, privateKeyPEM: encrypted)
+            )
+        }
+        #expect(error?.message.contains("not an unencrypted PEM private key") == true)
+    }
+
+    @Test func anEmptyServerNameIsRefused() throws {
+        let context = try DTLSContext.client(verification: .systemTrustStore)
+        #expect(throws: DTLSError(.configuration, "")) {
+            try DTLSConnection(clientContext: context, mtu: 1200, serverName: "")
+        }
     }
 
     @Test func fingerprintsMatchOpenSSLsForm() throws {

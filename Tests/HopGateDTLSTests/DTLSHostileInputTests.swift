@@ -12,8 +12,13 @@ import Testing
         let socket: UDPSocket
         let connection: DTLSConnection
 
-        init(port: Int) throws {
-            socket = try UDPSocket(connectingTo: port)
+        convenience init(port: Int) throws {
+            try self.init(socket: UDPSocket(connectingTo: port))
+        }
+
+        /// A new client session on an existing socket: the same address and port, as after a restart behind a NAT.
+        init(socket: UDPSocket) throws {
+            self.socket = socket
             let context = try DTLSContext.client(verification: .fingerprint(edgeCertificate.fingerprint!))
             connection = try DTLSConnection(clientContext: context, mtu: 1200, serverName: "edge.test")
         }
@@ -93,6 +98,34 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         #expect(server.statistics.droppedFromUnknownPeers == unknownBefore + 1)
         #expect(server.statistics.sessionsEstablished == 0)
+        await server.stop()
+    }
+
+    @Test func anEmptyDatagramDoesNotEndASession() async throws {
+        let server = try await EchoServer()
+        let client = try ManualClient(port: server.port)
+        try await client.handshake()
+        #expect(await client.receiveRecord() == EchoServer.greeting)
+        client.socket.send([])
+        client.socket.send(try client.seal("after nothing"))
+        #expect(await client.receiveRecord() == "after nothing")
+        #expect(server.statistics.sessionsEstablished == 1)
+        await server.stop()
+    }
+
+    @Test func aClientRestartingOnTheSamePortGetsANewSession() async throws {
+        let server = try await EchoServer()
+        let first = try ManualClient(port: server.port)
+        try await first.handshake()
+        #expect(await first.receiveRecord() == EchoServer.greeting)
+        // The process restarts and keeps its port; the old session never said goodbye.
+        let second = try ManualClient(socket: first.socket)
+        try await second.handshake()
+        #expect(await second.receiveRecord() == EchoServer.greeting)
+        second.socket.send(try second.seal("new life"))
+        #expect(await second.receiveRecord() == "new life")
+        #expect(server.statistics.handshakesCompleted == 2)
+        #expect(server.statistics.sessionsEstablished == 1)
         await server.stop()
     }
 

@@ -1,0 +1,56 @@
+// C glue over usrsctp in its no-threads AF_CONN mode (SCTP over DTLS, RFC 8261). usrsctp is one global stack per
+// process and not thread-safe in this mode: every function here must be called by one thread at a time (the Swift
+// side holds one lock around all of them). Nothing here opens a socket or reads a clock.
+#ifndef C_HOPGATE_SCTP_H
+#define C_HOPGATE_SCTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Starts the stack once per process; later calls do nothing. Returns 0 on success.
+int hg_sctp_init(void);
+
+/// Advances every association's timers by `elapsed_ms` (retransmission, delayed SACK, shutdown).
+void hg_sctp_handle_timers(uint32_t elapsed_ms);
+
+typedef struct hg_sctp_settings {
+    uint16_t streams;           // streams each way
+    uint32_t path_mtu;          // SCTP packet payload size; packets are path_mtu + 12 bytes
+    uint32_t buffer_bytes;      // SO_SNDBUF and SO_RCVBUF
+} hg_sctp_settings;
+
+/// Makes an association endpoint with this id (any number unique in the process), and starts connecting: both ends
+/// connect (simultaneous open). Returns 0 on success, or an errno.
+int hg_sctp_open(uint64_t id, const hg_sctp_settings *settings);
+
+/// Feeds one packet received from the peer (a decrypted DTLS record).
+void hg_sctp_input(uint64_t id, const uint8_t *packet, size_t length);
+
+/// Packets the stack wants sent to the peer, in order: count, then each by index, then clear.
+size_t hg_sctp_output_count(uint64_t id);
+const uint8_t *hg_sctp_output_packet(uint64_t id, size_t index, size_t *length);
+void hg_sctp_output_clear(uint64_t id);
+
+/// What send and receive return when they would block: distinct from every negative errno.
+enum { HG_SCTP_WOULD_BLOCK = -100000 };
+
+enum {
+    HG_SCTP_CONNECTING = 0,
+    HG_SCTP_CONNECTED = 1,
+    HG_SCTP_CLOSED = 2,   // shut down or lost
+};
+int hg_sctp_state(uint64_t id);
+
+/// Sends one whole message on a stream. Returns the bytes sent, HG_SCTP_WOULD_BLOCK when the send buffer has no room now
+/// (try again after input), or another negative errno.
+long hg_sctp_send(uint64_t id, uint16_t stream, const uint8_t *data, size_t length);
+
+/// Reads the next piece of a message: returns its length (0..capacity), sets the stream and whether it ends the
+/// message; HG_SCTP_WOULD_BLOCK when nothing is ready; another negative errno on failure.
+long hg_sctp_receive(uint64_t id, uint8_t *buffer, size_t capacity, uint16_t *stream, int *end_of_message);
+
+/// Aborts the association and forgets the id; packets the stack emits for it later are dropped. A graceful end is
+/// the tunnel's job (GOAWAY, then every exchange finished), so SCTP's own SHUTDOWN is not used.
+void hg_sctp_close(uint64_t id);
+
+#endif

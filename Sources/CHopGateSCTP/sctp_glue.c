@@ -1,0 +1,231 @@
+#include "CHopGateSCTP.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <usrsctp.h>
+
+// RFC 8260 I-DATA; usrsctp.h 0.9.5 has the option but no name for it.
+#ifndef SCTP_INTERLEAVING_SUPPORTED
+#define SCTP_INTERLEAVING_SUPPORTED 0x00001206
+#endif
+
+// The association's id, not a pointer, is what usrsctp holds as the AF_CONN address: a packet the stack emits after
+// the association was closed finds no entry and is dropped, instead of touching freed memory.
+
+typedef struct {
+    uint8_t *bytes;
+    size_t length;
+} packet;
+
+typedef struct endpoint {
+    uint64_t id;
+    struct socket *socket;
+    int state;
+    packet *out;
+    size_t out_count, out_capacity;
+    struct endpoint *next;
+} endpoint;
+
+static endpoint *endpoints = NULL;  // a short list: one entry per live session
+
+static endpoint *find(uint64_t id) {
+    for (endpoint *e = endpoints; e != NULL; e = e->next)
+        if (e->id == id) return e;
+    return NULL;
+}
+
+static int output(void *address, void *buffer, size_t length, uint8_t tos, uint8_t set_df) {
+    (void)tos;
+    (void)set_df;
+    endpoint *e = find((uint64_t)(uintptr_t)address);
+    if (e == NULL) return 0;  // closed: drop
+    if (e->out_count == e->out_capacity) {
+        size_t capacity = e->out_capacity ? e->out_capacity * 2 : 16;
+        packet *grown = realloc(e->out, capacity * sizeof(packet));
+        if (grown == NULL) return ENOMEM;
+        e->out = grown;
+        e->out_capacity = capacity;
+    }
+    uint8_t *copy = malloc(length);
+    if (copy == NULL) return ENOMEM;
+    memcpy(copy, buffer, length);
+    e->out[e->out_count++] = (packet){copy, length};
+    return 0;
+}
+
+int hg_sctp_init(void) {
+    static int started = 0;
+    if (started) return 0;
+    usrsctp_init_nothreads(0, output, NULL);
+    // DTLS's AEAD already authenticates every byte, and both ends are HopGate: skip the software CRC32c
+    // (about 0.9 us a packet a side, RECIPES).
+    usrsctp_enable_crc32c_offload();
+    // Long-RTT throughput (RECIPES): never collapse cwnd when the sender runs briefly dry, and let the queue
+    // hold a full window of chunks rather than 512.
+    usrsctp_sysctl_set_sctp_use_cwnd_based_maxburst(0);
+    usrsctp_sysctl_set_sctp_max_chunks_on_queue(65536);
+    // The tunnel detects dead peers with its own pings; SCTP heartbeats would only add packets.
+    usrsctp_sysctl_set_sctp_heartbeat_interval_default(0);
+    // RFC 4960's RTO.min of 1 s makes every loss on a fast path cost a second; 200 ms is what Linux TCP uses.
+    usrsctp_sysctl_set_sctp_rto_min_default(200);
+    usrsctp_sysctl_set_sctp_rto_initial_default(1000);
+    usrsctp_sysctl_set_sctp_rto_max_default(10000);
+    usrsctp_sysctl_set_sctp_init_rto_max_default(10000);
+    started = 1;
+    return 0;
+}
+
+void hg_sctp_handle_timers(uint32_t elapsed_ms) { usrsctp_handle_timers(elapsed_ms); }
+
+static int set_int(struct socket *socket, int level, int option, int value) {
+    return usrsctp_setsockopt(socket, level, option, &value, sizeof(value));
+}
+
+int hg_sctp_open(uint64_t id, const hg_sctp_settings *settings) {
+    if (find(id) != NULL) return EEXIST;
+    endpoint *e = calloc(1, sizeof(endpoint));
+    if (e == NULL) return ENOMEM;
+    e->id = id;
+    usrsctp_register_address((void *)(uintptr_t)id);
+    e->socket = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, NULL, NULL, 0, NULL);
+    if (e->socket == NULL) {
+        int error = errno;
+        usrsctp_deregister_address((void *)(uintptr_t)id);
+        free(e);
+        return error ? error : EIO;
+    }
+    usrsctp_set_non_blocking(e->socket, 1);
+    set_int(e->socket, SOL_SOCKET, SO_SNDBUF, (int)settings->buffer_bytes);
+    set_int(e->socket, SOL_SOCKET, SO_RCVBUF, (int)settings->buffer_bytes);
+    set_int(e->socket, IPPROTO_SCTP, SCTP_NODELAY, 1);
+    set_int(e->socket, IPPROTO_SCTP, SCTP_RECVRCVINFO, 1);
+    // I-DATA (RFC 8260): a large message on one stream no longer holds up the others.
+    set_int(e->socket, IPPROTO_SCTP, SCTP_FRAGMENT_INTERLEAVE, 2);
+    struct sctp_assoc_value interleaving = {.assoc_id = SCTP_FUTURE_ASSOC, .assoc_value = 1};
+    usrsctp_setsockopt(e->socket, IPPROTO_SCTP, SCTP_INTERLEAVING_SUPPORTED, &interleaving, sizeof(interleaving));
+    struct sctp_initmsg init = {.sinit_num_ostreams = settings->streams, .sinit_max_instreams = settings->streams};
+    usrsctp_setsockopt(e->socket, IPPROTO_SCTP, SCTP_INITMSG, &init, sizeof(init));
+    struct sctp_paddrparams path;
+    memset(&path, 0, sizeof(path));
+    path.spp_assoc_id = SCTP_FUTURE_ASSOC;
+    path.spp_pathmtu = settings->path_mtu;
+    path.spp_flags = SPP_PMTUD_DISABLE | SPP_HB_DISABLE;
+    usrsctp_setsockopt(e->socket, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &path, sizeof(path));
+    struct sctp_event event = {.se_assoc_id = SCTP_ALL_ASSOC, .se_type = SCTP_ASSOC_CHANGE, .se_on = 1};
+    usrsctp_setsockopt(e->socket, IPPROTO_SCTP, SCTP_EVENT, &event, sizeof(event));
+
+    struct sockaddr_conn address;
+    memset(&address, 0, sizeof(address));
+    address.sconn_family = AF_CONN;
+    address.sconn_port = htons(5000);  // RFC 8261 leaves ports to the application; both ends use the same
+    address.sconn_addr = (void *)(uintptr_t)id;
+    e->next = endpoints;
+    endpoints = e;
+    if (usrsctp_bind(e->socket, (struct sockaddr *)&address, sizeof(address)) != 0
+        || (usrsctp_connect(e->socket, (struct sockaddr *)&address, sizeof(address)) != 0 && errno != EINPROGRESS)) {
+        int error = errno;
+        hg_sctp_close(id);
+        return error ? error : EIO;
+    }
+    return 0;
+}
+
+void hg_sctp_input(uint64_t id, const uint8_t *bytes, size_t length) {
+    if (find(id) == NULL) return;
+    usrsctp_conninput((void *)(uintptr_t)id, bytes, length, 0);
+}
+
+size_t hg_sctp_output_count(uint64_t id) {
+    endpoint *e = find(id);
+    return e != NULL ? e->out_count : 0;
+}
+
+const uint8_t *hg_sctp_output_packet(uint64_t id, size_t index, size_t *length) {
+    endpoint *e = find(id);
+    *length = e->out[index].length;
+    return e->out[index].bytes;
+}
+
+void hg_sctp_output_clear(uint64_t id) {
+    endpoint *e = find(id);
+    if (e == NULL) return;
+    for (size_t i = 0; i < e->out_count; i++) free(e->out[i].bytes);
+    e->out_count = 0;
+}
+
+int hg_sctp_state(uint64_t id) {
+    endpoint *e = find(id);
+    return e != NULL ? e->state : HG_SCTP_CLOSED;
+}
+
+long hg_sctp_send(uint64_t id, uint16_t stream, const uint8_t *data, size_t length) {
+    endpoint *e = find(id);
+    if (e == NULL || e->state == HG_SCTP_CLOSED) return -EPIPE;
+    struct sctp_sndinfo info;
+    memset(&info, 0, sizeof(info));
+    info.snd_sid = stream;
+    ssize_t sent = usrsctp_sendv(e->socket, data, length, NULL, 0, &info, sizeof(info), SCTP_SENDV_SNDINFO, 0);
+    if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? HG_SCTP_WOULD_BLOCK : -(long)errno;
+    return (long)sent;
+}
+
+static void handle_notification(endpoint *e, const uint8_t *buffer, size_t length) {
+    const union sctp_notification *notification = (const union sctp_notification *)buffer;
+    if (length < sizeof(notification->sn_header)) return;
+    if (notification->sn_header.sn_type != SCTP_ASSOC_CHANGE || length < sizeof(struct sctp_assoc_change)) return;
+    switch (notification->sn_assoc_change.sac_state) {
+    case SCTP_COMM_UP:
+    case SCTP_RESTART:
+        e->state = HG_SCTP_CONNECTED;
+        break;
+    case SCTP_COMM_LOST:
+    case SCTP_SHUTDOWN_COMP:
+    case SCTP_CANT_STR_ASSOC:
+        e->state = HG_SCTP_CLOSED;
+        break;
+    default:
+        break;
+    }
+}
+
+long hg_sctp_receive(uint64_t id, uint8_t *buffer, size_t capacity, uint16_t *stream, int *end_of_message) {
+    endpoint *e = find(id);
+    if (e == NULL) return -EPIPE;
+    for (;;) {
+        struct sctp_rcvinfo info;
+        socklen_t info_length = sizeof(info);
+        unsigned int info_type = 0;
+        int flags = 0;
+        memset(&info, 0, sizeof(info));
+        ssize_t count = usrsctp_recvv(e->socket, buffer, capacity, NULL, NULL, &info, &info_length, &info_type, &flags);
+        if (count < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? HG_SCTP_WOULD_BLOCK : -(long)errno;
+        if (count == 0 && !(flags & MSG_EOR)) {
+            e->state = HG_SCTP_CLOSED;  // the peer shut down
+            return -EPIPE;
+        }
+        if (flags & MSG_NOTIFICATION) {
+            // Notifications are small and come whole; they never reach the caller.
+            handle_notification(e, buffer, (size_t)count);
+            continue;
+        }
+        *stream = info_type == SCTP_RECVV_RCVINFO ? info.rcv_sid : 0;
+        *end_of_message = (flags & MSG_EOR) != 0;
+        return (long)count;
+    }
+}
+
+void hg_sctp_close(uint64_t id) {
+    endpoint **link = &endpoints;
+    while (*link != NULL && (*link)->id != id) link = &(*link)->next;
+    endpoint *e = *link;
+    if (e == NULL) return;
+    struct linger linger = {.l_onoff = 1, .l_linger = 0};  // close with ABORT, at once
+    usrsctp_setsockopt(e->socket, SOL_SOCKET, SO_LINGER, &linger, sizeof(linger));
+    usrsctp_close(e->socket);
+    *link = e->next;
+    for (size_t i = 0; i < e->out_count; i++) free(e->out[i].bytes);
+    free(e->out);
+    free(e);
+    usrsctp_deregister_address((void *)(uintptr_t)id);
+}

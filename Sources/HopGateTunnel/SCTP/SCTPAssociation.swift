@@ -1,0 +1,157 @@
+import CHopGateSCTP
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The process's one usrsctp stack. usrsctp in no-threads mode is global and not thread-safe, so every call into
+/// it, from every association, goes through this one lock; its timers are driven by whoever owns the clock
+/// (`advanceTimers`): the tunnel's event loop in a running process, a simulated clock in tests.
+public enum SCTPStack {
+    private static let lock = NIOLock()
+    private static let started: Bool = { hg_sctp_init() == 0 }()
+
+    static func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        try lock.withLock {
+            precondition(started, "usrsctp failed to start")
+            return try body()
+        }
+    }
+
+    /// Advances every association's timers: retransmissions, delayed acknowledgements, shutdown.
+    public static func advanceTimers(byMilliseconds elapsed: UInt32) {
+        withLock { hg_sctp_handle_timers(elapsed) }
+    }
+}
+
+/// One SCTP association over an unreliable packet channel (RFC 8261's SCTP over DTLS): packets in through
+/// `input`, packets out through `takeOutgoing`, whole messages on numbered streams through `send` and `receive`.
+/// It opens no socket and reads no clock. Both ends call `init` (simultaneous open).
+public final class SCTPAssociation: @unchecked Sendable {
+    // @unchecked: every use of the C state goes through SCTPStack's lock; `partial` is only touched inside it.
+
+    public struct Settings: Sendable {
+        /// Streams each way: one per concurrent exchange, plus the control stream 0. Each costs state (about
+        /// 40 KB an idle endpoint at 256, RECIPES), so this is also the concurrency limit.
+        public var streams: UInt16 = 256
+        /// The SCTP packet payload: 1148 makes 1160-byte packets, which DTLS 1.2 with AES-GCM turns into datagrams
+        /// of exactly 1197 bytes, within a 1200-byte MTU (RECIPES).
+        public var pathMTU: UInt32 = 1148
+        /// Send and receive buffers: a cap on unacknowledged and unread data, so the window a long round trip needs.
+        public var bufferBytes: UInt32 = 4 * 1024 * 1024
+
+        public init() {}
+    }
+
+    public enum State: Sendable, Equatable {
+        case connecting
+        case connected
+        case closed
+    }
+
+    /// The largest message `send` takes: bodies travel in chunks of at most this.
+    public static let maximumMessageSize = 64 * 1024
+
+    public let id: UInt64
+    private var partial: [UInt16: ByteBuffer] = [:]
+    private var closed = false
+    private static let nextID = NIOLockedValueBox<UInt64>(1)
+
+    public init(settings: Settings = Settings()) throws {
+        id = Self.nextID.withLockedValue { value in
+            defer { value += 1 }
+            return value
+        }
+        var cSettings = hg_sctp_settings(
+            streams: settings.streams,
+            path_mtu: settings.pathMTU,
+            buffer_bytes: settings.bufferBytes
+        )
+        let error = SCTPStack.withLock { hg_sctp_open(id, &cSettings) }
+        guard error == 0 else { throw TunnelWireError("usrsctp cannot open an association (errno \(error))") }
+    }
+
+    deinit { close() }
+
+    /// Where the association stands, as of the last `receive()`: the stack reports changes among the messages it
+    /// delivers, so call `receive()` after every `input` and timer advance.
+    public var state: State {
+        switch SCTPStack.withLock({ hg_sctp_state(id) }) {
+        case Int32(HG_SCTP_CONNECTED): .connected
+        case Int32(HG_SCTP_CONNECTING): .connecting
+        default: .closed
+        }
+    }
+
+    /// Feeds one packet from the peer.
+    public func input(_ packet: ByteBuffer) {
+        packet.withUnsafeReadableBytes { bytes in
+            SCTPStack.withLock {
+                hg_sctp_input(id, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+            }
+        }
+    }
+
+    /// The packets to send to the peer, in order.
+    public func takeOutgoing(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> [ByteBuffer] {
+        SCTPStack.withLock {
+            let count = hg_sctp_output_count(id)
+            guard count > 0 else { return [] }
+            var packets: [ByteBuffer] = []
+            packets.reserveCapacity(count)
+            for index in 0..<count {
+                var length = 0
+                let bytes = hg_sctp_output_packet(id, index, &length)
+                var buffer = allocator.buffer(capacity: length)
+                buffer.writeBytes(UnsafeRawBufferPointer(start: bytes, count: length))
+                packets.append(buffer)
+            }
+            hg_sctp_output_clear(id)
+            return packets
+        }
+    }
+
+    /// Queues one whole message on `stream`. Returns false when the send buffer has no room now: call again after
+    /// more input (acknowledgements free the buffer).
+    public func send(_ message: ByteBuffer, on stream: UInt16) throws -> Bool {
+        precondition(message.readableBytes <= Self.maximumMessageSize, "messages are at most 64 KiB")
+        let result = message.withUnsafeReadableBytes { bytes in
+            SCTPStack.withLock {
+                hg_sctp_send(id, stream, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+            }
+        }
+        if result >= 0 { return true }
+        if result == HG_SCTP_WOULD_BLOCK { return false }
+        throw TunnelWireError("the SCTP association cannot send (errno \(-result))")
+    }
+
+    /// Every whole message that has arrived, in order per stream.
+    public func receive() -> [(stream: UInt16, message: ByteBuffer)] {
+        SCTPStack.withLock {
+            var messages: [(stream: UInt16, message: ByteBuffer)] = []
+            var scratch = [UInt8](repeating: 0, count: Self.maximumMessageSize)
+            while true {
+                var stream: UInt16 = 0
+                var endOfMessage: Int32 = 0
+                let count = hg_sctp_receive(id, &scratch, scratch.count, &stream, &endOfMessage)
+                guard count >= 0 else { break }
+                // With I-DATA, pieces of messages on different streams may interleave: collect per stream.
+                var pending = partial.removeValue(forKey: stream) ?? ByteBuffer()
+                pending.writeBytes(scratch[0..<count])
+                if endOfMessage != 0 {
+                    messages.append((stream, pending))
+                } else {
+                    partial[stream] = pending
+                }
+            }
+            return messages
+        }
+    }
+
+    /// Aborts the association at once. Ending gracefully is the tunnel's job: GOAWAY, then every exchange done.
+    public func close() {
+        SCTPStack.withLock {
+            guard !closed else { return }
+            closed = true
+            hg_sctp_close(id)
+        }
+    }
+}
