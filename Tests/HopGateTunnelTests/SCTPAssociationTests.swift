@@ -41,7 +41,7 @@ import Testing
             }
         }
         // Both ends connect at once (simultaneous open), then send as fast as their buffers allow.
-        let limit = 600_000  // simulated milliseconds
+        let limit = 900_000  // simulated milliseconds
         while link.now < limit {
             link.step(sides[0].association, sides[1].association)
             for index in 0..<2 {
@@ -73,9 +73,8 @@ import Testing
         return (link, link.now)
     }
 
-    // 20% loss (with 10% duplication and 20% reordering) does not finish yet: one direction stalls. It is the
-    // open finding of issue 4 and is deliberately not listed here as if it passed.
-    @Test(arguments: [(0.0, 3_000_000), (0.01, 2_000_000), (0.05, 1_000_000)])
+    // At 20% loss every lost packet costs at least RTO.min (1 s), so that case moves less data.
+    @Test(arguments: [(0.0, 3_000_000), (0.01, 2_000_000), (0.05, 1_000_000), (0.20, 100_000)])
     func messagesArriveIntactAndInOrderThroughALossyLink(loss: Double, bytes: Int) throws {
         let link = SimulatedLink(lossRate: loss, duplicationRate: loss / 2, reorderRate: loss, seed: 42)
         let (finished, elapsed) = try transfer(bytesEachWay: bytes, link: link, seed: UInt64(loss * 1000) + 1)
