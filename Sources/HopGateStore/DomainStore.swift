@@ -38,6 +38,10 @@ public protocol DomainStore: Sendable {
     /// Deletes the domain if it still has this id and key hash (so a key rotated meanwhile is not deleted by
     /// someone who proved the old one); returns whether a row was deleted.
     func deleteDomain(id: UUID, clientAPIKeyHash: String) async throws -> Bool
+    /// The secret stored under `name`, made by `make` and stored on first use. Every edge on one database gets the
+    /// same secret, and keeps it across restarts: it signs what one edge issues and another accepts (resumption
+    /// tokens). When two edges race to create it, the first insert wins and both read that one.
+    func sharedSecret(named name: String, orCreate make: @escaping @Sendable () -> [UInt8]) async throws -> [UInt8]
     /// Closes the connection; the store may not be used afterwards.
     func close() async
 }

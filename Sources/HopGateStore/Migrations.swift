@@ -46,7 +46,17 @@ public enum Migrations {
                 )
                 """
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "create tunnel secrets",
+            sqlite: [
+                "CREATE TABLE tunnel_secrets (name TEXT PRIMARY KEY, secret TEXT NOT NULL, created_at TEXT NOT NULL)"
+            ],
+            postgres: [
+                "CREATE TABLE tunnel_secrets (name text PRIMARY KEY, secret text NOT NULL, created_at timestamptz NOT NULL)"
+            ]
+        ),
     ]
 
     /// The version a fully migrated database is at.

@@ -94,6 +94,24 @@ import Testing
     }
 
     @Test(arguments: TestDatabase.allCases)
+    func aSharedSecretIsMadeOnceAndSurvivesARestart(kind: TestDatabase) async throws {
+        let location = try await kind.freshLocation()
+        let first = Stores.open(location, options: StoreOptions(migrateAutomatically: true), logger: testLogger)
+        let made = try await first.sharedSecret(named: "resumption") { (0..<32).map { _ in UInt8.random(in: 0...255) } }
+        #expect(made.count == 32)
+        let again = try await first.sharedSecret(named: "resumption") { Array(repeating: 1, count: 32) }
+        #expect(again == made)
+        await first.close()
+        // A restarted edge (a new store on the same database) reads the same secret.
+        let second = Stores.open(location, options: StoreOptions(migrateAutomatically: true), logger: testLogger)
+        let afterRestart = try await second.sharedSecret(named: "resumption") { Array(repeating: 2, count: 32) }
+        #expect(afterRestart == made)
+        let other = try await second.sharedSecret(named: "other") { Array(repeating: 3, count: 16) }
+        #expect(other == Array(repeating: 3, count: 16))
+        await second.close()
+    }
+
+    @Test(arguments: TestDatabase.allCases)
     func migratesOnFirstUseWhenAllowed(kind: TestDatabase) async throws {
         let store = Stores.open(
             try await kind.freshLocation(),
