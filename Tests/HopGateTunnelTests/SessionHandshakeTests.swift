@@ -1,0 +1,182 @@
+import HopGateTunnel
+import NIOCore
+import Testing
+
+@Suite struct SessionHandshakeTests {
+    let key = String(repeating: "ab", count: 32)
+
+    private func hello(version: UInt16 = 1, credential: SessionHandshakeMessage.Credential? = nil) throws -> ByteBuffer
+    {
+        try SessionHandshakeMessage.hello(
+            .init(
+                protocolVersion: version,
+                domain: "app.example.com",
+                credential: credential ?? .clientAPIKey(key),
+                pathPrefixes: ["/"],
+                clientVersion: "0.1.0"
+            )
+        ).encoded()
+    }
+
+    @Test func aValidKeyIsWelcomedWithAResumptionToken() throws {
+        var client = ClientHandshake(
+            domain: "app.example.com",
+            credential: .clientAPIKey(key),
+            pathPrefixes: ["/", "/admin"],
+            clientVersion: "0.1.0"
+        )
+        var edge = EdgeHandshake(sessionID: 42)
+        let check = edge.receive(try client.helloRecord())
+        #expect(check == .verifyKey(domain: "app.example.com", key: key))
+        let answer = edge.verdict(.valid(resumptionToken: [1, 2, 3]))
+        guard case .welcome(let record, let welcome, let hello) = answer else {
+            Issue.record("expected a Welcome, got \(answer)")
+            return
+        }
+        #expect(hello.pathPrefixes == ["/", "/admin"])
+        #expect(welcome.sessionID == 42 && welcome.resumptionToken == [1, 2, 3])
+        let outcome = client.receive(record)
+        #expect(outcome == .welcomed(welcome))
+    }
+
+    @Test func aResumptionTokenIsCheckedInsteadOfTheKey() throws {
+        var edge = EdgeHandshake(sessionID: 1)
+        let action = edge.receive(try hello(credential: .resumptionToken([9, 9])))
+        #expect(action == .verifyToken(domain: "app.example.com", token: [9, 9]))
+    }
+
+    @Test(arguments: [
+        (EdgeHandshake.Verdict.badKey, SessionHandshakeMessage.Reject.Code.badKey),
+        (.unknownDomain, .unknownDomain),
+        (.expiredToken, .expiredToken),
+        (.rateLimited, .rateLimited),
+        (.serverBusy, .serverBusy),
+    ])
+    func eachFailedCheckIsRejectedWithItsCode(
+        verdict: EdgeHandshake.Verdict,
+        code: SessionHandshakeMessage.Reject.Code
+    ) throws {
+        var edge = EdgeHandshake(sessionID: 1)
+        _ = edge.receive(try hello())
+        let answer = edge.verdict(verdict)
+        guard case .reject(let record, let reject) = answer else {
+            Issue.record("expected a Reject, got \(answer)")
+            return
+        }
+        #expect(reject.code == code)
+        var client = ClientHandshake(
+            domain: "app.example.com",
+            credential: .clientAPIKey(key),
+            pathPrefixes: ["/"],
+            clientVersion: ""
+        )
+        let outcome = client.receive(record)
+        #expect(outcome == .rejected(reject))
+        let later = edge.verdict(.valid(resumptionToken: []))
+        #expect(later == .none, "a finished handshake takes no second verdict")
+    }
+
+    @Test func anOldProtocolVersionIsRejectedWithoutAnyCheck() throws {
+        var edge = EdgeHandshake(sessionID: 1)
+        let answer = edge.receive(try hello(version: 0))
+        guard case .reject(_, let reject) = answer else {
+            Issue.record("expected a Reject, got \(answer)")
+            return
+        }
+        #expect(reject.code == .unsupportedVersion)
+        #expect(reject.message.contains("upgrade hopgate"))
+    }
+
+    @Test(arguments: [
+        ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), ByteBuffer(),
+        ByteBuffer(bytes: [0x48, 0x47, 0x54, 0x01, 3, 0, 2, 0, 0]),
+    ])
+    func garbageInsteadOfAHelloIsRejected(record: ByteBuffer) {
+        var edge = EdgeHandshake(sessionID: 1)
+        let answer = edge.receive(record)
+        guard case .reject(_, let reject) = answer else {
+            Issue.record("expected a Reject, got \(answer)")
+            return
+        }
+        #expect(reject.code == .malformedHello)
+    }
+
+    @Test func aRetransmittedHelloDuringTheCheckIsIgnored() throws {
+        var edge = EdgeHandshake(sessionID: 1)
+        _ = edge.receive(try hello())
+        let again = edge.receive(try hello())
+        #expect(again == .none)
+    }
+
+    @Test func theClientRefusesAWelcomeForAnotherDomain() throws {
+        var client = ClientHandshake(
+            domain: "app.example.com",
+            credential: .clientAPIKey(key),
+            pathPrefixes: ["/"],
+            clientVersion: ""
+        )
+        let record = try SessionHandshakeMessage.welcome(
+            .init(
+                sessionID: 1,
+                boundDomain: "evil.example.com",
+                maximumConcurrentExchanges: 1,
+                maximumHeaderBytes: 1,
+                initialCredit: 1,
+                keepaliveIntervalMilliseconds: 1,
+                idleTimeoutMilliseconds: 1,
+                resumptionToken: []
+            )
+        ).encoded()
+        let outcome = client.receive(record)
+        guard case .failed(let why) = outcome else {
+            Issue.record("expected a failure, got \(outcome)")
+            return
+        }
+        #expect(why.contains("evil.example.com"))
+    }
+}
+
+@Suite struct FailureRateLimiterTests {
+    @Test func tooManyFailuresLimitAnAddressUntilTheWindowPasses() {
+        var limiter = FailureRateLimiter(maximumFailures: 3, windowMilliseconds: 1000, capacity: 100)
+        for now in [0, 10, 20] as [UInt64] {
+            do {
+                let limited = limiter.isLimited("10.0.0.1:5000", now: now)
+                #expect(!limited)
+            }
+            limiter.recordFailure("10.0.0.1:5000", now: now)
+        }
+        do {
+            let limited = limiter.isLimited("10.0.0.1:5000", now: 30)
+            #expect(limited)
+        }
+        do {
+            let limited = limiter.isLimited("10.0.0.2:5000", now: 30)
+            #expect(!limited, "other addresses are unaffected")
+        }
+        do {
+            let limited = limiter.isLimited("10.0.0.1:5000", now: 1001)
+            #expect(!limited, "the oldest failure left the window")
+        }
+    }
+
+    @Test func aSuccessForgives() {
+        var limiter = FailureRateLimiter(maximumFailures: 1, windowMilliseconds: 1000, capacity: 100)
+        limiter.recordFailure("a", now: 0)
+        do {
+            let limited = limiter.isLimited("a", now: 1)
+            #expect(limited)
+        }
+        limiter.recordSuccess("a")
+        do {
+            let limited = limiter.isLimited("a", now: 2)
+            #expect(!limited)
+        }
+    }
+
+    @Test func memoryIsBoundedUnderAFloodOfAddresses() {
+        var limiter = FailureRateLimiter(maximumFailures: 5, windowMilliseconds: 60_000, capacity: 1000)
+        for index in 0..<50_000 { limiter.recordFailure("198.51.100.\(index % 250):\(index)", now: UInt64(index)) }
+        #expect(limiter.trackedAddresses == 1000)
+    }
+}
