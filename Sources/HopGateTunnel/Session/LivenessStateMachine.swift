@@ -1,0 +1,82 @@
+/// Keepalive and going away for one session, on an injected clock in milliseconds. Pings keep NAT bindings open
+/// and measure the round trip; an idle timeout notices a dead peer on each side; GOAWAY drains a session: no new
+/// exchanges, the ones in flight finish.
+public struct LivenessStateMachine: Sendable {
+    public enum Action: Sendable, Equatable {
+        case sendPing(UInt64)
+        case sendPong(UInt64)
+        /// Nothing arrived for the idle timeout: the peer is gone; close the session.
+        case idleTimeout
+    }
+
+    public let keepaliveIntervalMilliseconds: UInt64
+    public let idleTimeoutMilliseconds: UInt64
+    private var lastReceived: UInt64
+    private var lastPingSent: UInt64
+    private var outstandingPing: (value: UInt64, sentAt: UInt64)?
+    private var nextPingValue: UInt64 = 1
+    private var timedOut = false
+
+    /// The latest measured round trip, in milliseconds.
+    public private(set) var roundTripMilliseconds: UInt64?
+    /// This side announced GOAWAY: it opens and accepts no new exchanges.
+    public private(set) var isGoingAway = false
+    /// The peer announced GOAWAY: open no new exchanges towards it.
+    public private(set) var peerIsGoingAway = false
+
+    public init(keepaliveIntervalMilliseconds: UInt64, idleTimeoutMilliseconds: UInt64, now: UInt64) {
+        precondition(idleTimeoutMilliseconds > keepaliveIntervalMilliseconds, "a ping must come before the timeout")
+        self.keepaliveIntervalMilliseconds = keepaliveIntervalMilliseconds
+        self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
+        self.lastReceived = now
+        self.lastPingSent = now
+    }
+
+    /// Whether new exchanges may be opened on this session.
+    public var acceptsNewExchanges: Bool { !isGoingAway && !peerIsGoingAway && !timedOut }
+
+    /// Anything arrived from the peer: it is alive.
+    public mutating func received(now: UInt64) {
+        lastReceived = max(lastReceived, now)
+    }
+
+    /// Call on a timer, at least every `keepaliveIntervalMilliseconds / 2`.
+    public mutating func tick(now: UInt64) -> Action? {
+        guard !timedOut else { return nil }
+        if now >= lastReceived + idleTimeoutMilliseconds {
+            timedOut = true
+            return .idleTimeout
+        }
+        guard now >= lastPingSent + keepaliveIntervalMilliseconds else { return nil }
+        lastPingSent = now
+        let value = nextPingValue
+        nextPingValue &+= 1
+        outstandingPing = (value, now)
+        return .sendPing(value)
+    }
+
+    /// The peer's ping: answer it.
+    public mutating func receivedPing(_ value: UInt64, now: UInt64) -> Action {
+        received(now: now)
+        return .sendPong(value)
+    }
+
+    /// The peer's pong: measures the round trip when it answers our latest ping.
+    public mutating func receivedPong(_ value: UInt64, now: UInt64) {
+        received(now: now)
+        guard let ping = outstandingPing, ping.value == value else { return }
+        roundTripMilliseconds = now - ping.sentAt
+        outstandingPing = nil
+    }
+
+    /// Starts draining; returns false if this side was already going away.
+    public mutating func goAway() -> Bool {
+        defer { isGoingAway = true }
+        return !isGoingAway
+    }
+
+    public mutating func receivedGoAway(now: UInt64) {
+        received(now: now)
+        peerIsGoingAway = true
+    }
+}
