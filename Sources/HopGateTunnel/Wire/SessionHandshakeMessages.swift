@@ -121,6 +121,12 @@ public enum SessionHandshakeMessage: Equatable, Sendable {
         case resumptionToken = 2
     }
 
+    /// Whether a record is a handshake message rather than an SCTP packet: SCTP packets start with the source port
+    /// (5000, 0x13 0x88), handshake messages with "HGT".
+    public static func isHandshake(_ record: ByteBuffer) -> Bool {
+        record.getBytes(at: record.readerIndex, length: 3) == Array(magic.prefix(3))
+    }
+
     // MARK: - Encoding
 
     /// The message as one record; throws if it would not fit one datagram.

@@ -1,0 +1,210 @@
+import HopGateTunnel
+import NIOCore
+import Testing
+
+/// Two whole tunnel ends back to back through a simulated lossy link. These use usrsctp's global stack and its
+/// clock, so they belong to the serialized SCTP suite.
+extension SCTPAssociationTests {
+    static let key = String(repeating: "5a", count: 32)
+
+    /// Records between the two sessions, with seeded loss, duplication and reordering, on a millisecond clock.
+    struct RecordLink {
+        var lossRate: Double
+        var generator: SeededGenerator
+        var now: UInt64 = 0
+        private var inFlight: [(at: UInt64, toEdge: Bool, record: ByteBuffer)] = []
+
+        init(lossRate: Double, seed: UInt64) {
+            self.lossRate = lossRate
+            self.generator = SeededGenerator(seed: seed)
+        }
+
+        mutating func send(_ record: ByteBuffer, toEdge: Bool) {
+            guard Double.random(in: 0..<1, using: &generator) >= lossRate else { return }
+            let extra =
+                Double.random(in: 0..<1, using: &generator) < lossRate
+                ? UInt64.random(in: 1...15, using: &generator) : 0
+            inFlight.append((now + 5 + extra, toEdge, record))
+            if Double.random(in: 0..<1, using: &generator) < lossRate / 2 {
+                inFlight.append((now + 6 + extra, toEdge, record))
+            }
+        }
+
+        mutating func due() -> [(toEdge: Bool, record: ByteBuffer)] {
+            let ready = inFlight.filter { $0.at <= now }
+            inFlight.removeAll { $0.at <= now }
+            return ready.map { ($0.toEdge, $0.record) }
+        }
+    }
+
+    /// The application at both ends: the edge sends request bodies, the client echoes each one back.
+    final class EchoHarness {
+        let edge: TunnelSession
+        let client: TunnelSession
+        var link: RecordLink
+        var requests: [UInt16: (body: [UInt8], sent: Int, echoed: [UInt8], ended: Bool)] = [:]
+        var clientSide: [UInt16: (received: [UInt8], ended: Bool, sentBack: Int, headSent: Bool, finished: Bool)] = [:]
+        var edgeEstablished = false
+        var clientEstablished = false
+        var rejected: SessionHandshakeMessage.Reject?
+        var aborted: [UInt16: AbortReason] = [:]
+        var largestRecord = 0
+
+        init(lossRate: Double, seed: UInt64, key: String) throws {
+            var policy = EdgeHandshake.Policy()
+            policy.initialCredit = 64 * 1024
+            policy.keepaliveIntervalMilliseconds = 1000
+            policy.idleTimeoutMilliseconds = 30_000
+            edge = TunnelSession(edgeSessionID: 7, policy: policy)
+            client = TunnelSession(
+                client: ClientHandshake(
+                    domain: "app.example.com",
+                    credential: .clientAPIKey(key),
+                    pathPrefixes: ["/"],
+                    clientVersion: "test"
+                )
+            )
+            link = RecordLink(lossRate: lossRate, seed: seed)
+            handle(try client.start(now: 0), atEdge: false)
+        }
+
+        func handle(_ outputs: [TunnelSession.Output], atEdge: Bool) {
+            var queue = outputs
+            while !queue.isEmpty {
+                let output = queue.removeFirst()
+                switch output {
+                case .record(let record):
+                    largestRecord = max(largestRecord, record.readableBytes)
+                    link.send(record, toEdge: !atEdge)
+                case .verify(.verifyKey(let domain, let key)):
+                    let verdict: EdgeHandshake.Verdict =
+                        domain == "app.example.com" && key == SCTPAssociationTests.key
+                        ? .valid(resumptionToken: [1]) : .badKey
+                    queue += edge.verdict(verdict, now: link.now)
+                case .verify:
+                    queue += edge.verdict(.badKey, now: link.now)
+                case .established:
+                    if atEdge { edgeEstablished = true } else { clientEstablished = true }
+                case .rejected(let reject):
+                    rejected = reject
+                case .exchangeOpened(let stream, _):
+                    clientSide[stream] = ([], false, 0, false, false)
+                case .head:
+                    break
+                case .data(let stream, let bytes):
+                    let received = Array(buffer: bytes)
+                    if atEdge { requests[stream]?.echoed += received } else { clientSide[stream]?.received += received }
+                    queue += (atEdge ? edge : client).consumed(bytes.readableBytes, on: stream, now: link.now)
+                case .end(let stream):
+                    if atEdge { requests[stream]?.ended = true } else { clientSide[stream]?.ended = true }
+                case .aborted(let stream, let reason):
+                    aborted[stream] = reason
+                case .writable, .closed:
+                    break
+                }
+            }
+        }
+
+        /// One millisecond: deliver records, advance timers, let both applications write what credit allows.
+        func step() throws {
+            for (toEdge, record) in link.due() {
+                handle((toEdge ? edge : client).receive(record, now: link.now), atEdge: toEdge)
+            }
+            link.now += 1
+            SCTPStack.advanceTimers(byMilliseconds: 1)
+            handle(edge.tick(now: link.now), atEdge: true)
+            handle(client.tick(now: link.now), atEdge: false)
+            for (stream, request) in requests where request.sent < request.body.count {
+                let count = min(edge.sendableBytes(on: stream), request.body.count - request.sent, 16 * 1024)
+                guard count > 0 else { continue }
+                let chunk = ByteBuffer(bytes: request.body[request.sent..<(request.sent + count)])
+                requests[stream]?.sent += count
+                handle(try edge.sendData(chunk, on: stream, now: link.now), atEdge: true)
+                if requests[stream]!.sent == request.body.count {
+                    handle(try edge.sendEnd(on: stream, now: link.now), atEdge: true)
+                }
+            }
+            for (stream, side) in clientSide where side.ended && !side.finished {
+                if !side.headSent {
+                    clientSide[stream]?.headSent = true
+                    handle(
+                        try client.sendHead(.responseHead(status: 200, headers: []), on: stream, now: link.now),
+                        atEdge: false
+                    )
+                }
+                let remaining = side.received.count - side.sentBack
+                let count = min(client.sendableBytes(on: stream), remaining, 16 * 1024)
+                if count > 0 {
+                    let chunk = ByteBuffer(bytes: side.received[side.sentBack..<(side.sentBack + count)])
+                    clientSide[stream]?.sentBack += count
+                    handle(try client.sendData(chunk, on: stream, now: link.now), atEdge: false)
+                }
+                if clientSide[stream]!.sentBack == side.received.count {
+                    clientSide[stream]?.finished = true
+                    handle(try client.sendEnd(on: stream, now: link.now), atEdge: false)
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [(0.0, UInt64(1)), (0.05, 2)])
+    func exchangesEchoByteExactThroughWholeSessions(loss: Double, seed: UInt64) throws {
+        let harness = try EchoHarness(lossRate: loss, seed: seed, key: Self.key)
+        var generator = SeededGenerator(seed: seed)
+        while !(harness.edgeEstablished && harness.clientEstablished) && harness.link.now < 30_000 {
+            try harness.step()
+        }
+        #expect(harness.edgeEstablished && harness.clientEstablished)
+        // 30 exchanges at once, bodies from empty to 400 KB: more than the 64 KB credit, so credit must flow.
+        for index in 0..<30 {
+            let size = index == 0 ? 0 : Int.random(in: 1...400_000, using: &generator)
+            let body = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let head = TunnelFrame.requestHead(
+                method: "POST",
+                scheme: "https",
+                authority: "app.example.com",
+                path: "/\(index)",
+                headers: []
+            )
+            let (stream, outputs) = try #require(try harness.edge.openExchange(head, now: harness.link.now))
+            harness.requests[stream] = (body, 0, [], false)
+            harness.handle(outputs, atEdge: true)
+            if size == 0 { harness.handle(try harness.edge.sendEnd(on: stream, now: harness.link.now), atEdge: true) }
+        }
+        while harness.requests.values.contains(where: { !$0.ended }) && harness.link.now < 600_000 {
+            try harness.step()
+        }
+        #expect(harness.link.now < 600_000, "the exchanges did not finish")
+        #expect(harness.aborted.isEmpty, "\(harness.aborted)")
+        for (stream, request) in harness.requests {
+            #expect(
+                request.echoed == request.body,
+                "stream \(stream): \(request.echoed.count) of \(request.body.count) bytes"
+            )
+        }
+        #expect(
+            harness.edge.openExchanges == 0 && harness.client.openExchanges == 0,
+            "finished exchanges free their streams"
+        )
+        #expect(harness.largestRecord <= 1163, "every record fits one 1200-byte datagram after DTLS")
+        _ = harness.edge.close("test over")
+        _ = harness.client.close("test over")
+    }
+
+    @Test func aWrongKeyIsRejectedAndNoAssociationIsMade() throws {
+        let harness = try EchoHarness(lossRate: 0, seed: 3, key: String(repeating: "00", count: 32))
+        while harness.rejected == nil && harness.link.now < 5_000 { try harness.step() }
+        #expect(harness.rejected?.code == .badKey)
+        #expect(!harness.edgeEstablished && !harness.clientEstablished)
+    }
+
+    @Test func theHandshakeSurvivesLostHellosAndWelcomes() throws {
+        let harness = try EchoHarness(lossRate: 0.4, seed: 11, key: Self.key)
+        while !(harness.edgeEstablished && harness.clientEstablished) && harness.link.now < 60_000 {
+            try harness.step()
+        }
+        #expect(harness.edgeEstablished && harness.clientEstablished)
+        _ = harness.edge.close("test over")
+        _ = harness.client.close("test over")
+    }
+}
