@@ -48,7 +48,7 @@ import Testing
         }
 
         /// Reads until a record arrives; nil if none does.
-        func receiveRecord(timeoutMilliseconds: Int32 = 1000) async -> String? {
+        func receiveRecord(timeoutMilliseconds: Int32 = 5000) async -> String? {
             while let datagram = await socket.receive(timeoutMilliseconds: timeoutMilliseconds) {
                 for case .record(let record) in connection.receive(ByteBuffer(bytes: datagram)) {
                     return String(buffer: record)
