@@ -132,7 +132,7 @@ let package = Package(
         .testTarget(name: "HopGateCLITests", dependencies: ["HopGateCore", "HopGateTestSupport"]),
         .testTarget(
             name: "HopGateTunnelTests",
-            dependencies: ["HopGateTunnel", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["HopGateTunnel", "HopGateLossyRelay", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "HopGateDTLSTests",

@@ -155,19 +155,7 @@ final class DTLSConnection {
 
     /// The datagrams OpenSSL produced since the last call, in order.
     func takeOutgoing(allocator: ByteBufferAllocator) -> [ByteBuffer] {
-        let count = hg_dgram_bio_out_count(bio)
-        guard count > 0 else { return [] }
-        var datagrams: [ByteBuffer] = []
-        datagrams.reserveCapacity(count)
-        for index in 0..<count {
-            var length = 0
-            let bytes = hg_dgram_bio_out_datagram(bio, index, &length)
-            var buffer = allocator.buffer(capacity: length)
-            buffer.writeBytes(UnsafeRawBufferPointer(start: bytes, count: length))
-            datagrams.append(buffer)
-        }
-        hg_dgram_bio_out_clear(bio)
-        return datagrams
+        takeDatagrams(from: bio, allocator: allocator)
     }
 
     // MARK: - OpenSSL calls
@@ -285,4 +273,21 @@ final class DTLSConnection {
         }
         return DTLSError(.certificateRejected, message)
     }
+}
+
+/// Moves the datagrams queued in a datagram BIO into buffers, in order, and empties the queue.
+func takeDatagrams(from bio: OpaquePointer, allocator: ByteBufferAllocator) -> [ByteBuffer] {
+    let count = hg_dgram_bio_out_count(bio)
+    guard count > 0 else { return [] }
+    var datagrams: [ByteBuffer] = []
+    datagrams.reserveCapacity(count)
+    for index in 0..<count {
+        var length = 0
+        let bytes = hg_dgram_bio_out_datagram(bio, index, &length)
+        var buffer = allocator.buffer(capacity: length)
+        buffer.writeBytes(UnsafeRawBufferPointer(start: bytes, count: length))
+        datagrams.append(buffer)
+    }
+    hg_dgram_bio_out_clear(bio)
+    return datagrams
 }

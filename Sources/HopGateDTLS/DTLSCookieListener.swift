@@ -48,7 +48,7 @@ final class DTLSCookieListener {
         }
         ERR_clear_error()
         let result = DTLSv1_listen(ssl, address)
-        let reply = drain(allocator: allocator)
+        let reply = takeDatagrams(from: bio, allocator: allocator)
         if result == 1 {
             // The accepted SSL goes to the connection only once a fresh one can take its place; otherwise the
             // ClientHello is dropped (the client retransmits) and this SSL stays ours.
@@ -67,19 +67,6 @@ final class DTLSCookieListener {
             }
         }
         return reply.isEmpty ? .dropped : .reply(reply)
-    }
-
-    private func drain(allocator: ByteBufferAllocator) -> [ByteBuffer] {
-        var datagrams: [ByteBuffer] = []
-        for index in 0..<hg_dgram_bio_out_count(bio) {
-            var length = 0
-            let bytes = hg_dgram_bio_out_datagram(bio, index, &length)
-            var buffer = allocator.buffer(capacity: length)
-            buffer.writeBytes(UnsafeRawBufferPointer(start: bytes, count: length))
-            datagrams.append(buffer)
-        }
-        hg_dgram_bio_out_clear(bio)
-        return datagrams
     }
 
     private static func makeSSL(context: DTLSContext, mtu: Int) throws -> (OpaquePointer, OpaquePointer) {

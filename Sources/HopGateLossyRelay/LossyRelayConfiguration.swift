@@ -52,11 +52,12 @@ public struct LossyRelayStatistics: Sendable, Equatable {
     public var downstream = Direction()
 }
 
-/// SplitMix64: tiny, fast, and fully determined by its seed (Vigna, 2015).
-struct SplitMix64: RandomNumberGenerator {
+/// SplitMix64: tiny, fast, and fully determined by its seed (Vigna, 2015). Every seeded test in the project uses
+/// it, so a failure replays exactly.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

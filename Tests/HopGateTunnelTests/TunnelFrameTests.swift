@@ -1,3 +1,4 @@
+import HopGateLossyRelay
 import HopGateTunnel
 import NIOCore
 import Testing
@@ -92,15 +93,5 @@ extension Array where Element == UInt8 {
     init(buffer: ByteBuffer) { self = buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? [] }
 }
 
-/// SplitMix64, so fuzz runs replay exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The project's seeded generator, so fuzz runs replay exactly.
+typealias SeededGenerator = SplitMix64
