@@ -154,6 +154,10 @@ size_t hg_sctp_output_count(uint64_t id) {
 
 const uint8_t *hg_sctp_output_packet(uint64_t id, size_t index, size_t *length) {
     endpoint *e = find(id);
+    if (e == NULL || index >= e->out_count) {
+        *length = 0;
+        return NULL;
+    }
     *length = e->out[index].length;
     return e->out[index].bytes;
 }
@@ -177,7 +181,11 @@ long hg_sctp_send(uint64_t id, uint16_t stream, const uint8_t *data, size_t leng
     memset(&info, 0, sizeof(info));
     info.snd_sid = stream;
     ssize_t sent = usrsctp_sendv(e->socket, data, length, NULL, 0, &info, sizeof(info), SCTP_SENDV_SNDINFO, 0);
-    if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? HG_SCTP_WOULD_BLOCK : -(long)errno;
+    if (sent < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return HG_SCTP_WOULD_BLOCK;
+        if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) e->state = HG_SCTP_CLOSED;
+        return -(long)errno;
+    }
     return (long)sent;
 }
 
@@ -187,9 +195,9 @@ static void handle_notification(endpoint *e, const uint8_t *buffer, size_t lengt
     if (notification->sn_header.sn_type != SCTP_ASSOC_CHANGE || length < sizeof(struct sctp_assoc_change)) return;
     switch (notification->sn_assoc_change.sac_state) {
     case SCTP_COMM_UP:
-    case SCTP_RESTART:
         e->state = HG_SCTP_CONNECTED;
         break;
+    case SCTP_RESTART:  // the peer restarted: data in flight and stream sequences are gone, so is the session
     case SCTP_COMM_LOST:
     case SCTP_SHUTDOWN_COMP:
     case SCTP_CANT_STR_ASSOC:
@@ -210,7 +218,11 @@ long hg_sctp_receive(uint64_t id, uint8_t *buffer, size_t capacity, uint16_t *st
         int flags = 0;
         memset(&info, 0, sizeof(info));
         ssize_t count = usrsctp_recvv(e->socket, buffer, capacity, NULL, NULL, &info, &info_length, &info_type, &flags);
-        if (count < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? HG_SCTP_WOULD_BLOCK : -(long)errno;
+        if (count < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return HG_SCTP_WOULD_BLOCK;
+            if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) e->state = HG_SCTP_CLOSED;
+            return -(long)errno;
+        }
         if (count == 0 && !(flags & MSG_EOR)) {
             e->state = HG_SCTP_CLOSED;  // the peer shut down
             return -EPIPE;

@@ -108,6 +108,34 @@ import Testing
         #expect(again == .none)
     }
 
+    @Test(arguments: [(0, 1000, 3000), (65536, 3000, 3000), (UInt32.max, 1000, 3000)] as [(UInt32, UInt32, UInt32)])
+    func theClientRefusesAWelcomeWithUnusableLimits(credit: UInt32, keepalive: UInt32, idle: UInt32) throws {
+        var client = ClientHandshake(
+            domain: "app.example.com",
+            credential: .clientAPIKey(key),
+            pathPrefixes: ["/"],
+            clientVersion: ""
+        )
+        let record = try SessionHandshakeMessage.welcome(
+            .init(
+                sessionID: 1,
+                boundDomain: "app.example.com",
+                maximumConcurrentExchanges: 10,
+                maximumHeaderBytes: 60_000,
+                initialCredit: credit,
+                keepaliveIntervalMilliseconds: keepalive,
+                idleTimeoutMilliseconds: idle,
+                resumptionToken: []
+            )
+        ).encoded()
+        let outcome = client.receive(record)
+        guard case .failed(let why) = outcome else {
+            Issue.record("expected a failure, got \(outcome)")
+            return
+        }
+        #expect(why.contains("unusable"))
+    }
+
     @Test func theClientRefusesAWelcomeForAnotherDomain() throws {
         var client = ClientHandshake(
             domain: "app.example.com",

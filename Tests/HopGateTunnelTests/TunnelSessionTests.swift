@@ -42,27 +42,32 @@ extension SCTPAssociationTests {
         let edge: TunnelSession
         let client: TunnelSession
         var link: RecordLink
-        var requests: [UInt16: (body: [UInt8], sent: Int, echoed: [UInt8], ended: Bool)] = [:]
-        var clientSide: [UInt16: (received: [UInt8], ended: Bool, sentBack: Int, headSent: Bool, finished: Bool)] = [:]
+        var requests: [ExchangeID: (body: [UInt8], sent: Int, echoed: [UInt8], ended: Bool)] = [:]
+        var clientSide: [ExchangeID: (received: [UInt8], ended: Bool, sentBack: Int, headSent: Bool, finished: Bool)] =
+            [:]
         var edgeEstablished = false
         var clientEstablished = false
         var rejected: SessionHandshakeMessage.Reject?
-        var aborted: [UInt16: AbortReason] = [:]
+        var edgeHeads: [ExchangeID] = []
+        var aborted: [ExchangeID: AbortReason] = [:]
         var largestRecord = 0
 
-        init(lossRate: Double, seed: UInt64, key: String) throws {
+        init(lossRate: Double, seed: UInt64, key: String, streams: UInt16 = 256) throws {
+            var sctp = SCTPAssociation.Settings()
+            sctp.streams = streams
             var policy = EdgeHandshake.Policy()
             policy.initialCredit = 64 * 1024
             policy.keepaliveIntervalMilliseconds = 1000
             policy.idleTimeoutMilliseconds = 30_000
-            edge = TunnelSession(edgeSessionID: 7, policy: policy)
+            edge = TunnelSession(edgeSessionID: 7, policy: policy, sctp: sctp)
             client = TunnelSession(
                 client: ClientHandshake(
                     domain: "app.example.com",
                     credential: .clientAPIKey(key),
                     pathPrefixes: ["/"],
                     clientVersion: "test"
-                )
+                ),
+                sctp: sctp
             )
             link = RecordLink(lossRate: lossRate, seed: seed)
             handle(try client.start(now: 0), atEdge: false)
@@ -89,8 +94,8 @@ extension SCTPAssociationTests {
                     rejected = reject
                 case .exchangeOpened(let stream, _):
                     clientSide[stream] = ([], false, 0, false, false)
-                case .head:
-                    break
+                case .head(let id, _):
+                    edgeHeads.append(id)
                 case .data(let stream, let bytes):
                     let received = Array(buffer: bytes)
                     if atEdge { requests[stream]?.echoed += received } else { clientSide[stream]?.received += received }
@@ -187,6 +192,67 @@ extension SCTPAssociationTests {
             "finished exchanges free their streams"
         )
         #expect(harness.largestRecord <= 1163, "every record fits one 1200-byte datagram after DTLS")
+        _ = harness.edge.close("test over")
+        _ = harness.client.close("test over")
+    }
+
+    @Test func aLateFrameForAFinishedExchangeNeverReachesTheNextOneOnItsStream() throws {
+        // Three streams: 0 for control, so exchanges use 1 and 2 and the third exchange reuses stream 1.
+        let harness = try EchoHarness(lossRate: 0, seed: 5, key: Self.key, streams: 3)
+        while !(harness.edgeEstablished && harness.clientEstablished) && harness.link.now < 10_000 {
+            try harness.step()
+        }
+        let request = TunnelFrame.requestHead(
+            method: "GET",
+            scheme: "https",
+            authority: "app.example.com",
+            path: "/",
+            headers: []
+        )
+        let (first, opened) = try #require(try harness.edge.openExchange(request, now: harness.link.now))
+        harness.handle(opened, atEdge: true)
+        while harness.clientSide[first] == nil && harness.link.now < 10_000 { try harness.step() }
+        // The client answers the first exchange while, at the same moment, the edge gives it up and moves on.
+        harness.handle(
+            try harness.client.sendHead(.responseHead(status: 200, headers: []), on: first, now: harness.link.now),
+            atEdge: false
+        )
+        harness.handle(
+            try harness.client.sendData(ByteBuffer(string: "for the first"), on: first, now: harness.link.now),
+            atEdge: false
+        )
+        harness.handle(
+            harness.edge.abort(first, AbortReason(.cancelled, "browser left"), now: harness.link.now),
+            atEdge: true
+        )
+        let (second, secondOutputs) = try #require(try harness.edge.openExchange(request, now: harness.link.now))
+        harness.handle(secondOutputs, atEdge: true)
+        let (third, thirdOutputs) = try #require(try harness.edge.openExchange(request, now: harness.link.now))
+        harness.handle(thirdOutputs, atEdge: true)
+        #expect(third.stream == first.stream && third.sequence != first.sequence, "\(first) \(second) \(third)")
+        for _ in 0..<2_000 { try harness.step() }
+        #expect(
+            harness.edgeHeads.isEmpty,
+            "the first exchange's late answer must not become \(third)'s: \(harness.edgeHeads)"
+        )
+        #expect(harness.clientSide[third] != nil && harness.clientSide[second] != nil)
+        _ = harness.edge.close("test over")
+        _ = harness.client.close("test over")
+    }
+
+    @Test func aHeadTooLargeForOneMessageIsRefusedNotSent() throws {
+        let harness = try EchoHarness(lossRate: 0, seed: 6, key: Self.key)
+        while !(harness.edgeEstablished && harness.clientEstablished) && harness.link.now < 10_000 {
+            try harness.step()
+        }
+        let huge = TunnelFrame.requestHead(
+            method: "GET",
+            scheme: "https",
+            authority: "app.example.com",
+            path: "/",
+            headers: [HeaderField("x-big", String(repeating: "v", count: 70_000))]
+        )
+        #expect(throws: AbortReason.self) { try harness.edge.openExchange(huge, now: harness.link.now) }
         _ = harness.edge.close("test over")
         _ = harness.client.close("test over")
     }

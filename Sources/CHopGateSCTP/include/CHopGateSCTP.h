@@ -49,8 +49,8 @@ long hg_sctp_send(uint64_t id, uint16_t stream, const uint8_t *data, size_t leng
 /// message; HG_SCTP_WOULD_BLOCK when nothing is ready; another negative errno on failure.
 long hg_sctp_receive(uint64_t id, uint8_t *buffer, size_t capacity, uint16_t *stream, int *end_of_message);
 
-/// Aborts the association and forgets the id; packets the stack emits for it later are dropped. A graceful end is
-/// the tunnel's job (GOAWAY, then every exchange finished), so SCTP's own SHUTDOWN is not used.
+/// Forgets the association at once: nothing more is sent for it (not even its ABORT), and packets the stack emits
+/// for it later are dropped. The peer learns from the tunnel (GOAWAY, DTLS close_notify) or its idle timeout.
 void hg_sctp_close(uint64_t id);
 
 #endif

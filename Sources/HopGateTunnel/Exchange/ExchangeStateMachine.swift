@@ -54,8 +54,11 @@ public struct ExchangeStateMachine: Sendable {
     /// Whether the response was a 101: both directions are now a raw byte pipe (WebSocket).
     private(set) public var isUpgraded = false
 
+    /// The smallest initial credit that works: grants are made at half the window, and a grant is at least one byte.
+    public static let minimumInitialCredit = 2
+
     public init(role: Role, initialCredit: Int) {
-        precondition(initialCredit > 0, "an exchange needs some credit to move at all")
+        precondition(initialCredit >= Self.minimumInitialCredit, "an exchange needs credit to move at all")
         self.role = role
         self.initialCredit = initialCredit
         self.sendCredit = initialCredit
@@ -120,9 +123,11 @@ public struct ExchangeStateMachine: Sendable {
     /// The application took `bytes` of received data. Returns a credit frame once half the initial window has
     /// been consumed: fewer, larger grants cost fewer messages and still keep the sender busy.
     public mutating func consumed(_ bytes: Int) -> TunnelFrame? {
-        guard !isAborted, inbound == .open else { return nil }
-        consumedSinceGrant += bytes
-        guard consumedSinceGrant >= initialCredit / 2 else { return nil }
+        guard !isAborted, inbound == .open, bytes > 0 else { return nil }
+        // Never grant more than was ever received: the window cannot grow past its initial size.
+        let outstanding = initialCredit - receiveWindow - consumedSinceGrant
+        consumedSinceGrant += min(bytes, max(0, outstanding))
+        guard consumedSinceGrant >= initialCredit / 2, consumedSinceGrant > 0 else { return nil }
         let grant = consumedSinceGrant
         consumedSinceGrant = 0
         receiveWindow += grant

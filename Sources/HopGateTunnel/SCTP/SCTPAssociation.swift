@@ -52,6 +52,8 @@ public final class SCTPAssociation: @unchecked Sendable {
 
     public let id: UInt64
     private var partial: [UInt16: ByteBuffer] = [:]
+    /// One read buffer, reused: a receive reads many pieces.
+    private var scratch = [UInt8](repeating: 0, count: SCTPAssociation.maximumMessageSize)
     private var closed = false
     private static let nextID = NIOLockedValueBox<UInt64>(1)
 
@@ -112,7 +114,11 @@ public final class SCTPAssociation: @unchecked Sendable {
     /// Queues one whole message on `stream`. Returns false when the send buffer has no room now: call again after
     /// more input (acknowledgements free the buffer).
     public func send(_ message: ByteBuffer, on stream: UInt16) throws -> Bool {
-        precondition(message.readableBytes <= Self.maximumMessageSize, "messages are at most 64 KiB")
+        guard message.readableBytes <= Self.maximumMessageSize else {
+            throw TunnelWireError(
+                "a message of \(message.readableBytes) bytes; the limit is \(Self.maximumMessageSize)"
+            )
+        }
         let result = message.withUnsafeReadableBytes { bytes in
             SCTPStack.withLock {
                 hg_sctp_send(id, stream, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
@@ -123,11 +129,11 @@ public final class SCTPAssociation: @unchecked Sendable {
         throw TunnelWireError("the SCTP association cannot send (errno \(-result))")
     }
 
-    /// Every whole message that has arrived, in order per stream.
+    /// Every whole message that has arrived, in order per stream. A peer that sends a message over
+    /// `maximumMessageSize` breaks the protocol: the association is closed rather than buffering without bound.
     public func receive() -> [(stream: UInt16, message: ByteBuffer)] {
         SCTPStack.withLock {
             var messages: [(stream: UInt16, message: ByteBuffer)] = []
-            var scratch = [UInt8](repeating: 0, count: Self.maximumMessageSize)
             while true {
                 var stream: UInt16 = 0
                 var endOfMessage: Int32 = 0
@@ -135,6 +141,12 @@ public final class SCTPAssociation: @unchecked Sendable {
                 guard count >= 0 else { break }
                 // With I-DATA, pieces of messages on different streams may interleave: collect per stream.
                 var pending = partial.removeValue(forKey: stream) ?? ByteBuffer()
+                guard pending.readableBytes + count <= Self.maximumMessageSize else {
+                    closed = true
+                    hg_sctp_close(id)
+                    partial.removeAll()
+                    break
+                }
                 pending.writeBytes(scratch[0..<count])
                 if endOfMessage != 0 {
                     messages.append((stream, pending))

@@ -37,6 +37,30 @@ public struct ClientHandshake: Sendable {
         try SessionHandshakeMessage.hello(hello).encoded()
     }
 
+    /// The largest initial credit a client accepts: the edge chooses the client's receive window per exchange.
+    public static let maximumInitialCredit: UInt32 = 16 * 1024 * 1024
+
+    /// Why a Welcome's limits cannot be used, or nil.
+    static func problem(with welcome: SessionHandshakeMessage.Welcome) -> String? {
+        if welcome.initialCredit < UInt32(ExchangeStateMachine.minimumInitialCredit)
+            || welcome.initialCredit > maximumInitialCredit
+        {
+            return "an initial credit of \(welcome.initialCredit) bytes"
+        }
+        if !LivenessStateMachine.isValid(
+            keepaliveIntervalMilliseconds: UInt64(welcome.keepaliveIntervalMilliseconds),
+            idleTimeoutMilliseconds: UInt64(welcome.idleTimeoutMilliseconds)
+        ) {
+            return
+                "a keepalive of \(welcome.keepaliveIntervalMilliseconds) ms with an idle timeout of \(welcome.idleTimeoutMilliseconds) ms"
+        }
+        if welcome.maximumConcurrentExchanges == 0 || welcome.maximumHeaderBytes < 1024 {
+            return
+                "limits of \(welcome.maximumConcurrentExchanges) exchanges and \(welcome.maximumHeaderBytes) header bytes"
+        }
+        return nil
+    }
+
     public mutating func receive(_ record: ByteBuffer) -> Outcome {
         guard !finished else { return .waiting }
         do {
@@ -45,6 +69,9 @@ public struct ClientHandshake: Sendable {
                 finished = true
                 guard welcome.boundDomain == hello.domain else {
                     return .failed("the edge bound \(welcome.boundDomain), not \(hello.domain)")
+                }
+                if let problem = Self.problem(with: welcome) {
+                    return .failed("the edge's Welcome is unusable: \(problem)")
                 }
                 return .welcomed(welcome)
             case .reject(let reject):

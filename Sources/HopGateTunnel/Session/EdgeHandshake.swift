@@ -9,7 +9,8 @@ public struct EdgeHandshake: Sendable {
         /// Tunnel protocol versions this edge speaks.
         public var supportedVersions: ClosedRange<UInt16> = 1...1
         public var maximumConcurrentExchanges: UInt32 = 255
-        public var maximumHeaderBytes: UInt32 = UInt32(FrameLimits.standard.maximumHeaderBytes)
+        /// Below SCTP's 64 KiB message limit, so any head a peer may send fits one message with its lines.
+        public var maximumHeaderBytes: UInt32 = 60 * 1024
         public var initialCredit: UInt32 = 256 * 1024
         public var keepaliveIntervalMilliseconds: UInt32 = 15_000
         public var idleTimeoutMilliseconds: UInt32 = 45_000
@@ -51,6 +52,14 @@ public struct EdgeHandshake: Sendable {
     private let sessionID: UInt64
 
     public init(sessionID: UInt64, policy: Policy = Policy()) {
+        precondition(
+            policy.initialCredit >= UInt32(ExchangeStateMachine.minimumInitialCredit)
+                && LivenessStateMachine.isValid(
+                    keepaliveIntervalMilliseconds: UInt64(policy.keepaliveIntervalMilliseconds),
+                    idleTimeoutMilliseconds: UInt64(policy.idleTimeoutMilliseconds)
+                ),
+            "the edge's tunnel policy is inconsistent"
+        )
         self.sessionID = sessionID
         self.policy = policy
     }

@@ -33,7 +33,11 @@ public struct FailureRateLimiter: Sendable {
             }
             order.append(address)
         }
-        failures[address, default: []].append(now)
+        // At most `maximumFailures` timestamps an address: more say nothing new and would only cost memory.
+        var times = failures[address, default: []]
+        if times.count >= maximumFailures { times.removeFirst() }
+        times.append(now)
+        failures[address] = times
     }
 
     /// A success forgives the address.

@@ -24,8 +24,19 @@ public struct LivenessStateMachine: Sendable {
     /// The peer announced GOAWAY: open no new exchanges towards it.
     public private(set) var peerIsGoingAway = false
 
+    /// Whether the pair makes sense: a ping must come well before the timeout.
+    public static func isValid(keepaliveIntervalMilliseconds: UInt64, idleTimeoutMilliseconds: UInt64) -> Bool {
+        keepaliveIntervalMilliseconds > 0 && idleTimeoutMilliseconds > keepaliveIntervalMilliseconds
+    }
+
     public init(keepaliveIntervalMilliseconds: UInt64, idleTimeoutMilliseconds: UInt64, now: UInt64) {
-        precondition(idleTimeoutMilliseconds > keepaliveIntervalMilliseconds, "a ping must come before the timeout")
+        precondition(
+            Self.isValid(
+                keepaliveIntervalMilliseconds: keepaliveIntervalMilliseconds,
+                idleTimeoutMilliseconds: idleTimeoutMilliseconds
+            ),
+            "a ping must come before the timeout"
+        )
         self.keepaliveIntervalMilliseconds = keepaliveIntervalMilliseconds
         self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
         self.lastReceived = now
@@ -65,7 +76,7 @@ public struct LivenessStateMachine: Sendable {
     public mutating func receivedPong(_ value: UInt64, now: UInt64) {
         received(now: now)
         guard let ping = outstandingPing, ping.value == value else { return }
-        roundTripMilliseconds = now - ping.sentAt
+        roundTripMilliseconds = now >= ping.sentAt ? now - ping.sentAt : 0  // a clock that stepped back
         outstandingPing = nil
     }
 

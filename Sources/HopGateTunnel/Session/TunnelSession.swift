@@ -1,5 +1,13 @@
 import NIOCore
 
+/// One exchange: its stream and the sequence number the edge gave it. Stream ids are reused once both ends finish;
+/// the sequence number on every frame tells a late frame for the old exchange from one for the new.
+public struct ExchangeID: Hashable, Sendable, CustomStringConvertible {
+    public let stream: UInt16
+    public let sequence: UInt32
+    public var description: String { "\(stream)#\(sequence)" }
+}
+
 /// One tunnel session at one end, without sockets or clocks: DTLS records in and out, HTTP exchanges as events and
 /// calls. It runs the session handshake in plain records, then SCTP (RFC 8261) in records, with one stream per
 /// exchange and the control stream 0 for pings and GOAWAY. The owner (a NIO handler) feeds it records and timer
@@ -22,14 +30,14 @@ public final class TunnelSession {
         /// The edge refused the session (client only), or refused the client (edge only); close it.
         case rejected(SessionHandshakeMessage.Reject)
         /// A new exchange from the edge (client only): the request head.
-        case exchangeOpened(UInt16, TunnelFrame)
+        case exchangeOpened(ExchangeID, TunnelFrame)
         /// A response head (edge only).
-        case head(UInt16, TunnelFrame)
-        case data(UInt16, ByteBuffer)
-        case end(UInt16)
-        case aborted(UInt16, AbortReason)
+        case head(ExchangeID, TunnelFrame)
+        case data(ExchangeID, ByteBuffer)
+        case end(ExchangeID)
+        case aborted(ExchangeID, AbortReason)
         /// The exchange may send more data: credit or buffer space came back.
-        case writable(UInt16)
+        case writable(ExchangeID)
         /// The session is over; close the DTLS session.
         case closed(String)
     }
@@ -45,12 +53,23 @@ public final class TunnelSession {
     private var edgeHandshake: EdgeHandshake?
     private var clientHandshake: ClientHandshake?
     private var association: SCTPAssociation?
-    private var exchanges: [UInt16: ExchangeStateMachine] = [:]
+    private var exchanges: [UInt16: (sequence: UInt32, machine: ExchangeStateMachine)] = [:]
+    private var nextSequence: UInt32 = 1
     private var liveness: LivenessStateMachine?
     private var welcome: SessionHandshakeMessage.Welcome?
     private var limits = FrameLimits.standard
-    /// Frames SCTP had no room for yet, in order.
+    /// Frames SCTP had no room for yet, in order, and their size: bounded, since a peer that stops acknowledging
+    /// must not make this end buffer without end.
     private var pending: [(stream: UInt16, message: ByteBuffer)] = []
+    private var pendingBytes = 0
+    private var pongPending = false
+    /// How much may wait for SCTP before the session is given up: credit bounds data, this bounds everything.
+    static let maximumPendingBytes = 16 * 1024 * 1024
+    /// The largest data chunk: one SCTP message with the frame type and the exchange sequence.
+    public static let maximumChunkSize = SCTPAssociation.maximumMessageSize - 5
+    private var handshakeStartedAt: UInt64?
+    /// How long a session may take to finish its handshake.
+    static let handshakeTimeoutMilliseconds: UInt64 = 30_000
     private var nextStream: UInt16 = 1
     /// The client's Hello and when it was last sent: datagrams get lost, so it is sent again until answered.
     private var helloRecord: ByteBuffer?
@@ -90,6 +109,7 @@ public final class TunnelSession {
         let record = try clientHandshake.helloRecord()
         helloRecord = record
         helloSentAt = now
+        handshakeStartedAt = now
         return [.record(record)]
     }
 
@@ -103,6 +123,7 @@ public final class TunnelSession {
         case .closed:
             return []
         case .handshaking:
+            if handshakeStartedAt == nil { handshakeStartedAt = now }
             // SCTP's INIT may overtake the Welcome: ignore it, SCTP sends it again.
             guard SessionHandshakeMessage.isHandshake(record) else { return [] }
             return receiveHandshake(record, now: now)
@@ -191,6 +212,13 @@ public final class TunnelSession {
     /// Call on a timer (every few milliseconds): drives keepalive; SCTP's own timers are the process-wide
     /// `SCTPStack.advanceTimers`, after which every session's `tick` collects what they produced.
     public func tick(now: UInt64) -> [Output] {
+        if phase == .handshaking {
+            let started = handshakeStartedAt ?? now
+            handshakeStartedAt = started
+            if now >= started + Self.handshakeTimeoutMilliseconds {
+                return close("no session handshake within \(Self.handshakeTimeoutMilliseconds / 1000) s")
+            }
+        }
         if phase == .handshaking, let helloRecord, now >= helloSentAt + Self.helloRetransmitMilliseconds {
             helloSentAt = now
             return [.record(helloRecord)]
@@ -201,7 +229,7 @@ public final class TunnelSession {
         var outputs: [Output] = []
         switch action {
         case .sendPing(let value):
-            queue(.ping(value), on: 0)
+            queueControl(.ping(value))
         case .idleTimeout:
             return close("the peer sent nothing for \(liveness.idleTimeoutMilliseconds) ms")
         case .sendPong, nil:
@@ -213,54 +241,65 @@ public final class TunnelSession {
 
     // MARK: - Exchanges (calls)
 
-    /// Opens an exchange with a request head (edge only). Returns its stream, or nil when the session takes no new
-    /// exchanges now (all streams busy, or going away).
-    public func openExchange(_ head: TunnelFrame, now: UInt64) throws -> (UInt16, [Output])? {
+    /// Opens an exchange with a request head (edge only). Returns it, or nil when the session takes no new exchanges
+    /// now (all streams busy, or going away). Throws `.headersTooLarge` for a head over one message.
+    public func openExchange(_ head: TunnelFrame, now: UInt64) throws -> (ExchangeID, [Output])? {
         guard role == .edge, phase == .established, liveness?.acceptsNewExchanges == true,
             let welcome, exchanges.count < Int(welcome.maximumConcurrentExchanges), exchanges.count < Int(streams) - 1
         else { return nil }
         var stream = nextStream
         while exchanges[stream] != nil { stream = stream % (streams - 1) + 1 }
         nextStream = stream % (streams - 1) + 1
+        let id = ExchangeID(stream: stream, sequence: nextSequence)
+        nextSequence = nextSequence == UInt32.max ? 1 : nextSequence + 1
         var exchange = ExchangeStateMachine(role: .edge, initialCredit: Int(welcome.initialCredit))
-        let frame = try exchange.sendHead(head)
-        exchanges[stream] = exchange
-        queue(frame, on: stream)
-        return (stream, pump(now: now))
+        let message = try Self.message(try exchange.sendHead(head), sequence: id.sequence)
+        exchanges[stream] = (id.sequence, exchange)
+        enqueue(message, on: stream)
+        return (id, pump(now: now))
     }
 
     /// Sends a response head (client only).
-    public func sendHead(_ head: TunnelFrame, on stream: UInt16, now: UInt64) throws -> [Output] {
-        try withExchange(stream, now: now) { try $0.sendHead(head) }
+    public func sendHead(_ head: TunnelFrame, on id: ExchangeID, now: UInt64) throws -> [Output] {
+        try withExchange(id, now: now) { try $0.sendHead(head) }
     }
 
-    /// How many data bytes the exchange may send now.
-    public func sendableBytes(on stream: UInt16) -> Int {
-        min(exchanges[stream]?.sendableBytes ?? 0, SCTPAssociation.maximumMessageSize - 1)
+    /// How many data bytes the exchange may send now, in one `sendData`.
+    public func sendableBytes(on id: ExchangeID) -> Int {
+        guard let exchange = exchanges[id.stream], exchange.sequence == id.sequence else { return 0 }
+        return min(exchange.machine.sendableBytes, Self.maximumChunkSize)
     }
 
     /// Sends body bytes; at most `sendableBytes`.
-    public func sendData(_ bytes: ByteBuffer, on stream: UInt16, now: UInt64) throws -> [Output] {
-        try withExchange(stream, now: now) { try $0.sendData(bytes) }
+    public func sendData(_ bytes: ByteBuffer, on id: ExchangeID, now: UInt64) throws -> [Output] {
+        guard bytes.readableBytes <= Self.maximumChunkSize else {
+            throw AbortReason(
+                .internalError,
+                "a chunk of \(bytes.readableBytes) bytes; at most \(Self.maximumChunkSize)"
+            )
+        }
+        return try withExchange(id, now: now) { try $0.sendData(bytes) }
     }
 
-    public func sendEnd(on stream: UInt16, now: UInt64) throws -> [Output] {
-        try withExchange(stream, now: now) { try $0.sendEnd() }
+    public func sendEnd(on id: ExchangeID, now: UInt64) throws -> [Output] {
+        try withExchange(id, now: now) { try $0.sendEnd() }
     }
 
     /// The application took `bytes` of received data from the exchange: grants the peer more credit.
-    public func consumed(_ bytes: Int, on stream: UInt16, now: UInt64) -> [Output] {
-        guard var exchange = exchanges[stream] else { return [] }
-        let grant = exchange.consumed(bytes)
-        exchanges[stream] = exchange
-        if let grant { queue(grant, on: stream) }
+    public func consumed(_ bytes: Int, on id: ExchangeID, now: UInt64) -> [Output] {
+        guard var exchange = exchanges[id.stream], exchange.sequence == id.sequence else { return [] }
+        let grant = exchange.machine.consumed(bytes)
+        exchanges[id.stream] = exchange
+        if let grant, let message = try? Self.message(grant, sequence: id.sequence) { enqueue(message, on: id.stream) }
         return pump(now: now)
     }
 
-    public func abort(_ stream: UInt16, _ reason: AbortReason, now: UInt64) -> [Output] {
-        guard var exchange = exchanges[stream] else { return [] }
-        if let frame = exchange.abort(reason) { queue(frame, on: stream) }
-        exchanges[stream] = nil
+    public func abort(_ id: ExchangeID, _ reason: AbortReason, now: UInt64) -> [Output] {
+        guard var exchange = exchanges[id.stream], exchange.sequence == id.sequence else { return [] }
+        if let frame = exchange.machine.abort(reason), let message = try? Self.message(frame, sequence: id.sequence) {
+            enqueue(message, on: id.stream)
+        }
+        exchanges[id.stream] = nil
         return pump(now: now)
     }
 
@@ -268,7 +307,7 @@ public final class TunnelSession {
     public func goAway(_ reason: String, now: UInt64) -> [Output] {
         guard phase == .established, var liveness, liveness.goAway() else { return [] }
         self.liveness = liveness
-        queue(.goAway(reason: reason), on: 0)
+        queueControl(.goAway(reason: String(reason.prefix(1024))))
         return pump(now: now)
     }
 
@@ -278,32 +317,59 @@ public final class TunnelSession {
         association?.close()
         exchanges.removeAll()
         pending.removeAll()
+        pendingBytes = 0
         return [.closed(why)]
     }
 
     private func withExchange(
-        _ stream: UInt16,
+        _ id: ExchangeID,
         now: UInt64,
         _ body: (inout ExchangeStateMachine) throws -> TunnelFrame
     )
         throws -> [Output]
     {
-        guard var exchange = exchanges[stream] else {
-            throw AbortReason(.protocolError, "no exchange on stream \(stream)")
+        guard var exchange = exchanges[id.stream], exchange.sequence == id.sequence else {
+            throw AbortReason(.cancelled, "the exchange \(id) is over")
         }
-        let frame = try body(&exchange)
-        exchanges[stream] = exchange
-        queue(frame, on: stream)
-        if exchange.isFinished { exchanges[stream] = nil }
+        let message = try Self.message(try body(&exchange.machine), sequence: id.sequence)
+        exchanges[id.stream] = exchange
+        enqueue(message, on: id.stream)
+        if exchange.machine.isFinished { exchanges[id.stream] = nil }
         return pump(now: now)
     }
 
     // MARK: - Moving frames
 
-    private func queue(_ frame: TunnelFrame, on stream: UInt16) {
-        // Encoding our own frames cannot fail: heads were checked when made, data is bounded by credit.
+    /// An exchange frame as one SCTP message: the exchange's sequence number, then the frame. Throws
+    /// `.headersTooLarge` when it would not fit one message.
+    static func message(_ frame: TunnelFrame, sequence: UInt32) throws -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(sequence)
+        do {
+            try frame.encode(into: &buffer)
+        } catch {
+            // Only heads can fail to encode (a name or value over 64 KiB): it is the head that is too large.
+            throw AbortReason(.headersTooLarge, "\(error)")
+        }
+        guard buffer.readableBytes <= SCTPAssociation.maximumMessageSize else {
+            throw AbortReason(.headersTooLarge, "a frame of \(buffer.readableBytes) bytes does not fit one message")
+        }
+        return buffer
+    }
+
+    private func queueControl(_ frame: TunnelFrame) {
+        if case .pong = frame {
+            // One pong in the queue is enough: a peer pinging into a full buffer gets no more.
+            guard !pongPending else { return }
+            pongPending = true
+        }
         guard let message = try? frame.encoded() else { return }
+        enqueue(message, on: 0)
+    }
+
+    private func enqueue(_ message: ByteBuffer, on stream: UInt16) {
         pending.append((stream, message))
+        pendingBytes += message.readableBytes
     }
 
     /// Sends what SCTP has room for, reads what arrived, and collects the packets to send.
@@ -318,60 +384,86 @@ public final class TunnelSession {
         if association.state == .closed { return outputs + close("the SCTP association ended") }
         if association.state == .connected {
             var sent = 0
-            while sent < pending.count, (try? association.send(pending[sent].message, on: pending[sent].stream)) == true
-            {
-                sent += 1
+            do {
+                while sent < pending.count, try association.send(pending[sent].message, on: pending[sent].stream) {
+                    if pending[sent].stream == 0 && pongPending { pongPending = false }
+                    pendingBytes -= pending[sent].message.readableBytes
+                    sent += 1
+                }
+            } catch {
+                return outputs + close("SCTP refused a message: \(error)")
             }
             if sent > 0 { pending.removeFirst(sent) }
+        }
+        if pendingBytes > Self.maximumPendingBytes {
+            return outputs + close("the peer stopped acknowledging: \(pendingBytes) bytes are waiting")
         }
         for packet in association.takeOutgoing() { outputs.append(.record(packet)) }
         return outputs
     }
 
     private func deliver(_ message: ByteBuffer, on stream: UInt16, now: UInt64) -> [Output] {
+        if stream == 0 {
+            guard let frame = try? TunnelFrame(decoding: message, limits: limits) else {
+                return close("a malformed control frame")
+            }
+            return control(frame, now: now)
+        }
+        var body = message
+        guard let sequence = body.readInteger(as: UInt32.self) else {
+            return close("an exchange message without its sequence")
+        }
+        let id = ExchangeID(stream: stream, sequence: sequence)
         let frame: TunnelFrame
         do {
-            frame = try TunnelFrame(decoding: message, limits: limits)
+            frame = try TunnelFrame(decoding: body, limits: limits)
         } catch let reason as AbortReason {
-            return abortAndForget(stream, reason)
+            return abortAndForget(id, reason)
         } catch {
-            if stream == 0 { return close("a malformed control frame: \(error)") }
-            return abortAndForget(stream, AbortReason(.protocolError, "\(error)"))
+            return abortAndForget(id, AbortReason(.protocolError, "\(error)"))
         }
-        if stream == 0 { return control(frame, now: now) }
+        var outputs: [Output] = []
+        if let current = exchanges[stream], current.sequence != sequence {
+            // Frames are in order per stream, so a different sequence is either stale (a frame that crossed our
+            // end or abort: drop it) or, at the client, the edge's next exchange on a stream it has finished with.
+            guard role == .client, case .requestHead = frame else { return [] }
+            exchanges[stream] = nil
+            outputs.append(
+                .aborted(ExchangeID(stream: stream, sequence: current.sequence), AbortReason(.cancelled, "replaced"))
+            )
+        }
         if exchanges[stream] == nil {
-            guard role == .client, case .requestHead = frame, liveness?.acceptsNewExchanges == true, let welcome else {
-                // A frame for an exchange we forgot (it crossed our abort), or a request we cannot take.
-                if case .requestHead = frame {
-                    return abortAndForget(stream, AbortReason(.refused, "the client is going away"))
-                }
-                return []
+            guard role == .client, case .requestHead = frame, let welcome else { return outputs }  // stale: drop
+            guard liveness?.acceptsNewExchanges == true else {
+                return outputs + abortAndForget(id, AbortReason(.refused, "the client is going away"))
             }
-            exchanges[stream] = ExchangeStateMachine(role: .client, initialCredit: Int(welcome.initialCredit))
+            exchanges[stream] = (
+                sequence, ExchangeStateMachine(role: .client, initialCredit: Int(welcome.initialCredit))
+            )
         }
-        guard var exchange = exchanges[stream] else { return [] }
-        let action = exchange.receive(frame)
+        guard var exchange = exchanges[stream] else { return outputs }
+        let action = exchange.machine.receive(frame)
         exchanges[stream] = exchange
-        var outputs: [Output]
         switch action {
-        case .head(let head): outputs = [role == .client ? .exchangeOpened(stream, head) : .head(stream, head)]
-        case .data(let bytes): outputs = [.data(stream, bytes)]
-        case .end: outputs = [.end(stream)]
-        case .creditGranted: outputs = [.writable(stream)]
-        case .aborted(let reason): outputs = [.aborted(stream, reason)]
+        case .head(let head): outputs.append(role == .client ? .exchangeOpened(id, head) : .head(id, head))
+        case .data(let bytes): outputs.append(.data(id, bytes))
+        case .end: outputs.append(.end(id))
+        case .creditGranted: outputs.append(.writable(id))
+        case .aborted(let reason): outputs.append(.aborted(id, reason))
         case .violation(let abortFrame):
-            queue(abortFrame, on: stream)
-            if case .abort(let reason) = abortFrame { outputs = [.aborted(stream, reason)] } else { outputs = [] }
-        case .ignored: outputs = []
+            if let message = try? Self.message(abortFrame, sequence: sequence) { enqueue(message, on: stream) }
+            if case .abort(let reason) = abortFrame { outputs.append(.aborted(id, reason)) }
+        case .ignored: break
         }
-        if exchange.isFinished { exchanges[stream] = nil }
+        if exchange.machine.isFinished { exchanges[stream] = nil }
         return outputs
     }
 
-    private func abortAndForget(_ stream: UInt16, _ reason: AbortReason) -> [Output] {
-        queue(.abort(reason), on: stream)
-        let known = exchanges.removeValue(forKey: stream) != nil
-        return known ? [.aborted(stream, reason)] : []
+    private func abortAndForget(_ id: ExchangeID, _ reason: AbortReason) -> [Output] {
+        if let message = try? Self.message(.abort(reason), sequence: id.sequence) { enqueue(message, on: id.stream) }
+        guard exchanges[id.stream]?.sequence == id.sequence else { return [] }
+        exchanges[id.stream] = nil
+        return [.aborted(id, reason)]
     }
 
     private func control(_ frame: TunnelFrame, now: UInt64) -> [Output] {
@@ -379,7 +471,10 @@ public final class TunnelSession {
         defer { self.liveness = liveness }
         switch frame {
         case .ping(let value):
-            if case .sendPong(let answer) = liveness.receivedPing(value, now: now) { queue(.pong(answer), on: 0) }
+            if case .sendPong(let answer) = liveness.receivedPing(value, now: now) {
+                self.liveness = liveness
+                queueControl(.pong(answer))
+            }
         case .pong(let value):
             liveness.receivedPong(value, now: now)
         case .goAway:
