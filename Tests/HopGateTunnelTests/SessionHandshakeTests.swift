@@ -108,8 +108,13 @@ import Testing
         #expect(again == .none)
     }
 
-    @Test(arguments: [(0, 1000, 3000), (65536, 3000, 3000), (UInt32.max, 1000, 3000)] as [(UInt32, UInt32, UInt32)])
-    func theClientRefusesAWelcomeWithUnusableLimits(credit: UInt32, keepalive: UInt32, idle: UInt32) throws {
+    /// What a client answers to a Welcome for `domain` with these limits.
+    private func clientOutcome(
+        boundDomain: String,
+        credit: UInt32,
+        keepalive: UInt32 = 1000,
+        idle: UInt32 = 3000
+    ) throws -> ClientHandshake.Outcome {
         var client = ClientHandshake(
             domain: "app.example.com",
             credential: .clientAPIKey(key),
@@ -119,7 +124,7 @@ import Testing
         let record = try SessionHandshakeMessage.welcome(
             .init(
                 sessionID: 1,
-                boundDomain: "app.example.com",
+                boundDomain: boundDomain,
                 maximumConcurrentExchanges: 10,
                 maximumHeaderBytes: 60_000,
                 initialCredit: credit,
@@ -128,7 +133,17 @@ import Testing
                 resumptionToken: []
             )
         ).encoded()
-        let outcome = client.receive(record)
+        return client.receive(record)
+    }
+
+    @Test(arguments: [(0, 1000, 3000), (65536, 3000, 3000), (UInt32.max, 1000, 3000)] as [(UInt32, UInt32, UInt32)])
+    func theClientRefusesAWelcomeWithUnusableLimits(credit: UInt32, keepalive: UInt32, idle: UInt32) throws {
+        let outcome = try clientOutcome(
+            boundDomain: "app.example.com",
+            credit: credit,
+            keepalive: keepalive,
+            idle: idle
+        )
         guard case .failed(let why) = outcome else {
             Issue.record("expected a failure, got \(outcome)")
             return
@@ -137,30 +152,20 @@ import Testing
     }
 
     @Test func theClientRefusesAWelcomeForAnotherDomain() throws {
-        var client = ClientHandshake(
-            domain: "app.example.com",
-            credential: .clientAPIKey(key),
-            pathPrefixes: ["/"],
-            clientVersion: ""
-        )
-        let record = try SessionHandshakeMessage.welcome(
-            .init(
-                sessionID: 1,
-                boundDomain: "evil.example.com",
-                maximumConcurrentExchanges: 1,
-                maximumHeaderBytes: 1,
-                initialCredit: 1,
-                keepaliveIntervalMilliseconds: 1,
-                idleTimeoutMilliseconds: 1,
-                resumptionToken: []
-            )
-        ).encoded()
-        let outcome = client.receive(record)
+        let outcome = try clientOutcome(boundDomain: "evil.example.com", credit: 65536)
         guard case .failed(let why) = outcome else {
             Issue.record("expected a failure, got \(outcome)")
             return
         }
         #expect(why.contains("evil.example.com"))
+    }
+
+    @Test func aSaneWelcomeIsAccepted() throws {
+        let outcome = try clientOutcome(boundDomain: "app.example.com", credit: 65536)
+        guard case .welcomed = outcome else {
+            Issue.record("expected a Welcome, got \(outcome)")
+            return
+        }
     }
 }
 
