@@ -57,6 +57,12 @@ let package = Package(
             ]
         ),
 
+        // MARK: - The edge
+        .target(
+            name: "HopGateEdge",
+            dependencies: ["HopGateCore", "HopGateStore", "HopGateTunnel"]
+        ),
+
         // MARK: - The tunnel protocol
         .target(
             name: "HopGateTunnel",
@@ -130,6 +136,13 @@ let package = Package(
             dependencies: ["HopGateStore", "HopGateTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "HopGateCLITests", dependencies: ["HopGateCore", "HopGateTestSupport"]),
+        .testTarget(
+            name: "HopGateEdgeTests",
+            dependencies: [
+                "HopGateEdge", "HopGateStore", "HopGateTunnel", "HopGateTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "HopGateTunnelTests",
             dependencies: ["HopGateTunnel", "HopGateLossyRelay", .product(name: "NIOCore", package: "swift-nio")]
