@@ -145,7 +145,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HopGateTunnelTests",
-            dependencies: ["HopGateTunnel", "HopGateLossyRelay", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "HopGateTunnel", "HopGateDTLS", "HopGateLossyRelay",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "HopGateDTLSTests",

@@ -49,6 +49,8 @@ extension SCTPAssociationTests {
         var clientEstablished = false
         var rejected: SessionHandshakeMessage.Reject?
         var edgeHeads: [ExchangeID] = []
+        /// When set, records go here (for a real transport to send) instead of through the simulated link.
+        var outbox: [(toEdge: Bool, record: ByteBuffer)]?
         var aborted: [ExchangeID: AbortReason] = [:]
         var largestRecord = 0
 
@@ -80,7 +82,7 @@ extension SCTPAssociationTests {
                 switch output {
                 case .record(let record):
                     largestRecord = max(largestRecord, record.readableBytes)
-                    link.send(record, toEdge: !atEdge)
+                    if outbox != nil { outbox?.append((!atEdge, record)) } else { link.send(record, toEdge: !atEdge) }
                 case .verify(.verifyKey(let domain, let key)):
                     let verdict: EdgeHandshake.Verdict =
                         domain == "app.example.com" && key == SCTPAssociationTests.key
@@ -117,6 +119,11 @@ extension SCTPAssociationTests {
             }
             link.now += 1
             SCTPStack.advanceTimers(byMilliseconds: 1)
+            try runApplications()
+        }
+
+        /// Timers and both applications: write what credit allows, answer what has arrived.
+        func runApplications() throws {
             handle(edge.tick(now: link.now), atEdge: true)
             handle(client.tick(now: link.now), atEdge: false)
             for (stream, request) in requests where request.sent < request.body.count {

@@ -20,6 +20,22 @@ public enum SCTPStack {
     public static func advanceTimers(byMilliseconds elapsed: UInt32) {
         withLock { hg_sctp_handle_timers(elapsed) }
     }
+
+    /// Advances the timers to `now` (milliseconds on a monotonic clock): several owners may call it, from their own
+    /// timers, and time is still counted once.
+    public static func advanceTimers(toMilliseconds now: UInt64) {
+        withLock {
+            guard let last = lastAdvance else {
+                lastAdvance = now
+                return
+            }
+            guard now > last else { return }
+            lastAdvance = now
+            hg_sctp_handle_timers(UInt32(min(now - last, UInt64(UInt32.max))))
+        }
+    }
+
+    nonisolated(unsafe) private static var lastAdvance: UInt64?  // only touched under `lock`
 }
 
 /// One SCTP association over an unreliable packet channel (RFC 8261's SCTP over DTLS): packets in through
