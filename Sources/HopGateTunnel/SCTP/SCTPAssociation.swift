@@ -21,7 +21,9 @@ public enum SCTPStack {
         withLock { hg_sctp_handle_timers(elapsed) }
     }
 
-    /// Advances the timers to `now` (milliseconds on a monotonic clock): several owners may call it, from their own
+    /// Advances the timers to `now`, in milliseconds of the process-wide monotonic clock
+    /// (`DispatchTime.now().uptimeNanoseconds / 1_000_000`, or `NIODeadline.now().uptimeNanoseconds / 1_000_000`):
+    /// the stack is global, so every owner must pass the same clock; then several may call it, from their own
     /// timers, and time is still counted once.
     public static func advanceTimers(toMilliseconds now: UInt64) {
         withLock {

@@ -63,7 +63,11 @@ public final class TunnelSession {
     private var pending: [(stream: UInt16, message: ByteBuffer)] = []
     private var pendingBytes = 0
     private var pongPending = false
-    /// How much may wait for SCTP before the session is given up: credit bounds data, this bounds everything.
+    /// Above this backlog for SCTP, writers are told there is no room (`sendableBytes` is 0) until it drains: SCTP's
+    /// own send buffer pushes back on the applications, whatever credit they hold.
+    static let pendingHighWater = 1024 * 1024
+    /// How much may wait for SCTP before the session is given up: writers stop at the high-water mark, so only a
+    /// peer that stops acknowledging while pinging can get here.
     static let maximumPendingBytes = 16 * 1024 * 1024
     /// The largest data chunk: one SCTP message with the frame type and the exchange sequence.
     public static let maximumChunkSize = SCTPAssociation.maximumMessageSize - 5
@@ -266,7 +270,9 @@ public final class TunnelSession {
 
     /// How many data bytes the exchange may send now, in one `sendData`.
     public func sendableBytes(on id: ExchangeID) -> Int {
-        guard let exchange = exchanges[id.stream], exchange.sequence == id.sequence else { return 0 }
+        guard let exchange = exchanges[id.stream], exchange.sequence == id.sequence,
+            pendingBytes < Self.pendingHighWater
+        else { return 0 }
         return min(exchange.machine.sendableBytes, Self.maximumChunkSize)
     }
 
@@ -382,6 +388,7 @@ public final class TunnelSession {
             guard phase == .established else { return outputs }
         }
         if association.state == .closed { return outputs + close("the SCTP association ended") }
+        let wasAboveHighWater = pendingBytes >= Self.pendingHighWater
         if association.state == .connected {
             var sent = 0
             do {
@@ -397,6 +404,10 @@ public final class TunnelSession {
         }
         if pendingBytes > Self.maximumPendingBytes {
             return outputs + close("the peer stopped acknowledging: \(pendingBytes) bytes are waiting")
+        }
+        if wasAboveHighWater && pendingBytes < Self.pendingHighWater {
+            // Room again: every writer may continue.
+            outputs += exchanges.map { .writable(ExchangeID(stream: $0.key, sequence: $0.value.sequence)) }
         }
         for packet in association.takeOutgoing() { outputs.append(.record(packet)) }
         return outputs
