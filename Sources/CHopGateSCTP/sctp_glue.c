@@ -195,9 +195,12 @@ static void handle_notification(endpoint *e, const uint8_t *buffer, size_t lengt
     if (notification->sn_header.sn_type != SCTP_ASSOC_CHANGE || length < sizeof(struct sctp_assoc_change)) return;
     switch (notification->sn_assoc_change.sac_state) {
     case SCTP_COMM_UP:
+    // A restart notification also comes from a duplicated COOKIE-ECHO during the simultaneous open (seen under 20%
+    // loss with duplication): treating it as the end stalled that side for good. A real peer restart after the
+    // session carried data is caught by the tunnel (its exchanges stop, its pings time out).
+    case SCTP_RESTART:
         e->state = HG_SCTP_CONNECTED;
         break;
-    case SCTP_RESTART:  // the peer restarted: data in flight and stream sequences are gone, so is the session
     case SCTP_COMM_LOST:
     case SCTP_SHUTDOWN_COMP:
     case SCTP_CANT_STR_ASSOC:
