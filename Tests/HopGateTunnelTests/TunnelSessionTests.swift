@@ -51,6 +51,8 @@ extension SCTPAssociationTests {
         var edgeHeads: [ExchangeID] = []
         /// When set, records go here (for a real transport to send) instead of through the simulated link.
         var outbox: [(toEdge: Bool, record: ByteBuffer)]?
+        /// The request bodies a real-transport test opens once both sessions are up.
+        var plannedBodies: [[UInt8]] = []
         var aborted: [ExchangeID: AbortReason] = [:]
         var largestRecord = 0
 

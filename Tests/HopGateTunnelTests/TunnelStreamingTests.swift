@@ -33,6 +33,8 @@ final class StreamingEcho {
     var established = (edge: false, client: false)
     var aborted: [ExchangeID: AbortReason] = [:]
     var now: UInt64 = 0
+    /// The body sizes opened once both sessions are up.
+    var plannedSizes: [Int] = []
 
     /// Every body is this pattern repeated: a prime length, so a chunk shifted by any offset below it differs.
     static let pattern: [UInt8] = {
@@ -154,123 +156,51 @@ func residentKiB() -> Int {
     return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
 }
 
-extension SCTPAssociationTests {
-    private enum StreamEvent {
-        case edge(DTLSServerEvent)
-        case client(ByteBuffer)
-        case tick
+extension StreamingEcho: RealDTLSApplications {
+    var isEstablished: Bool { established.edge && established.client }
+    var isFinished: Bool { !requests.isEmpty && !requests.values.contains { !$0.ended } }
+    var clockNow: UInt64 {
+        get { now }
+        set { now = newValue }
     }
 
+    func openExchanges() throws {
+        for (index, size) in plannedSizes.enumerated() {
+            let head = TunnelFrame.requestHead(
+                method: "POST",
+                scheme: "https",
+                authority: "app.example.com",
+                path: "/\(index)",
+                headers: []
+            )
+            let (id, outputs) = try #require(try edge.openExchange(head, now: now))
+            requests[id] = Request(size: size)
+            handle(outputs, atEdge: true)
+            if size == 0 { handle(try edge.sendEnd(on: id, now: now), atEdge: true) }
+        }
+    }
+
+    func takeOutbox() -> [(toEdge: Bool, record: ByteBuffer)] {
+        defer { outbox = [] }
+        return outbox
+    }
+}
+
+extension SCTPAssociationTests {
     /// 100 concurrent exchanges, one of them large, over real DTLS: 200 MiB each way directly, and 20 MiB each way
     /// through the lossy relay at 5% loss (where every lost packet can cost SCTP's 1 s RTO.min, so 200 MiB would
     /// take the better part of an hour in a test).
     @Test(.timeLimit(.minutes(10)), arguments: [(0.0, 200), (0.05, 20)])
     func aHundredExchangesWithALargeBodyOverRealDTLS(loss: Double, largeMiB: Int) async throws {
-        let largeBody = largeMiB * 1024 * 1024
-        let logger = Logger(label: "hopgate.test") { _ in SwiftLogNoOpLogHandler() }
-        let certificate = try DTLSCertificate.selfSigned(names: ["edge.test"])
-        let server = try await DTLSServer.bind(
-            host: "127.0.0.1",
-            port: 0,
-            configuration: DTLSServerConfiguration(certificateSource: FixedCertificateSource(certificate)),
-            logger: logger
-        )
-        var port = server.localAddress!.port!
-        var relay: LossyRelay?
-        if loss > 0 {
-            relay = try await LossyRelay.start(
-                to: try SocketAddress(ipAddress: "127.0.0.1", port: port),
-                configuration: LossyRelayConfiguration(
-                    lossRate: loss,
-                    duplicationRate: loss / 5,
-                    reorderRate: loss,
-                    seed: 8
-                )
-            )
-            port = relay!.port
-        }
-        let client = try await DTLSClient.connect(
-            host: "127.0.0.1",
-            port: port,
-            configuration: DTLSClientConfiguration(
-                serverName: "edge.test",
-                verification: .fingerprint(certificate.fingerprint!)
-            )
-        )
         let echo = try StreamingEcho(key: Self.key)
-        let clock = ContinuousClock()
-        let started = clock.now
         var generator = SeededGenerator(seed: 77)
-        let sizes = [largeBody] + (1..<100).map { _ in Int.random(in: 0...200_000, using: &generator) }
+        echo.plannedSizes =
+            [largeMiB * 1024 * 1024] + (1..<100).map { _ in Int.random(in: 0...200_000, using: &generator) }
+        let started = ContinuousClock.now
         let baseline = residentKiB()
         var peak = baseline
-        let (events, continuation) = AsyncStream.makeStream(of: StreamEvent.self)
-
-        try await server.channel.executeThenClose { serverInbound, serverOutbound in
-            try await client.executeThenClose { clientInbound, clientOutbound in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { for try await event in serverInbound { continuation.yield(.edge(event)) } }
-                    group.addTask { for try await record in clientInbound { continuation.yield(.client(record)) } }
-                    group.addTask {
-                        while true {
-                            try await Task.sleep(for: .milliseconds(2))
-                            continuation.yield(.tick)
-                        }
-                    }
-                    var edgeSession: DTLSSessionID?
-                    var opened = false
-                    echo.handle(try echo.client.start(now: 0), atEdge: false)
-                    for await event in events {
-                        let elapsed = clock.now - started
-                        echo.now =
-                            UInt64(elapsed.components.seconds) * 1000
-                            + UInt64(elapsed.components.attoseconds / 1_000_000_000_000_000)
-                        switch event {
-                        case .edge(.established(let id, _)): edgeSession = id
-                        case .edge(.record(_, let record)):
-                            echo.handle(echo.edge.receive(record, now: echo.now), atEdge: true)
-                        case .edge(.closed): Issue.record("the DTLS session closed")
-                        case .client(let record): echo.handle(echo.client.receive(record, now: echo.now), atEdge: false)
-                        case .tick:
-                            SCTPStack.advanceTimers(toMilliseconds: NIODeadline.now().uptimeNanoseconds / 1_000_000)
-                            try echo.runApplications()
-                            peak = max(peak, residentKiB())
-                            if echo.established.edge && echo.established.client && !opened {
-                                opened = true
-                                for (index, size) in sizes.enumerated() {
-                                    let head = TunnelFrame.requestHead(
-                                        method: "POST",
-                                        scheme: "https",
-                                        authority: "app.example.com",
-                                        path: "/\(index)",
-                                        headers: []
-                                    )
-                                    let (id, outputs) = try #require(try echo.edge.openExchange(head, now: echo.now))
-                                    echo.requests[id] = StreamingEcho.Request(size: size)
-                                    echo.handle(outputs, atEdge: true)
-                                    if size == 0 {
-                                        echo.handle(try echo.edge.sendEnd(on: id, now: echo.now), atEdge: true)
-                                    }
-                                }
-                            }
-                        }
-                        if let edgeSession {
-                            for (toEdge, record) in echo.outbox {
-                                if toEdge {
-                                    try await clientOutbound.write(record)
-                                } else {
-                                    try await serverOutbound.write(.send(edgeSession, record))
-                                }
-                            }
-                            echo.outbox = []
-                        }
-                        if opened && !echo.requests.values.contains(where: { !$0.ended }) { break }
-                    }
-                    group.cancelAll()
-                }
-            }
-        }
-        let seconds = Double((clock.now - started).components.seconds)
+        try await driveOverRealDTLS(echo, loss: loss) { peak = max(peak, residentKiB()) }
+        let seconds = (ContinuousClock.now - started).components.seconds
         #expect(echo.requests.count == 100)
         #expect(echo.aborted.isEmpty, "\(echo.aborted)")
         for (id, request) in echo.requests {
@@ -280,10 +210,9 @@ extension SCTPAssociationTests {
         let growthMiB = (peak - baseline) / 1024
         #expect(growthMiB < 64, "resident memory grew by \(growthMiB) MiB")
         print(
-            "tunnel over DTLS at \(Int(loss * 100))% loss: \(largeMiB) MiB each way plus 99 exchanges in \(Int(seconds)) s, "
+            "tunnel over DTLS at \(Int(loss * 100))% loss: \(largeMiB) MiB each way plus 99 exchanges in \(seconds) s, "
                 + "resident memory grew by \(growthMiB) MiB"
         )
-        await relay?.stop()
         _ = echo.edge.close("test over")
         _ = echo.client.close("test over")
     }
