@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         // MARK: - Executable
@@ -60,7 +61,23 @@ let package = Package(
         // MARK: - The edge
         .target(
             name: "HopGateEdge",
-            dependencies: ["HopGateCore", "HopGateStore", "HopGateTunnel"]
+            dependencies: [
+                "HopGateCore", "HopGateStore", "HopGateTunnel", "HopGateDTLS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // MARK: - The client
+        .target(
+            name: "HopGateClient",
+            dependencies: [
+                "HopGateCore", "HopGateTunnel", "HopGateDTLS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
 
         // MARK: - The tunnel protocol
@@ -68,6 +85,7 @@ let package = Package(
             name: "HopGateTunnel",
             dependencies: [
                 "CHopGateSCTP",
+                .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -146,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "HopGateTunnelTests",
             dependencies: [
-                "HopGateTunnel", "HopGateDTLS", "HopGateLossyRelay",
+                "HopGateTunnel", "HopGateDTLS", "HopGateLossyRelay", "HopGateEdge", "HopGateClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -16,11 +16,35 @@ public struct DTLSServer: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
     ) async throws -> DTLSServer {
+        let statistics = DTLSStatisticsBox()
+        let channel = try await bind(
+            host: host,
+            port: port,
+            configuration: configuration,
+            group: group,
+            logger: logger,
+            statistics: statistics
+        ) { channel in
+            try NIOAsyncChannel<DTLSServerEvent, DTLSServerCommand>(wrappingChannelSynchronously: channel)
+        }
+        return DTLSServer(channel: channel, statistics: statistics)
+    }
+
+    /// Binds one UDP socket for every client, with the DTLS handler in its pipeline; `finish` adds what sits above
+    /// it (a handler reading `DTLSServerEvent`s and writing `DTLSServerCommand`s) on the channel's event loop.
+    public static func bind<Output: Sendable>(
+        host: String,
+        port: Int,
+        configuration: DTLSServerConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        statistics: DTLSStatisticsBox,
+        finish: @escaping @Sendable (any Channel) throws -> Output
+    ) async throws -> Output {
         // The certificate is loaded before binding, so a bad one fails here and not at the first client.
         let certificate = try configuration.certificateSource.currentCertificate()
         let context = try DTLSContext.server(certificate: certificate)
-        let statistics = DTLSStatisticsBox()
-        let channel = try await DatagramBootstrap(group: group)
+        return try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: socketBufferSize)
@@ -35,12 +59,9 @@ public struct DTLSServer: Sendable {
                         statistics: statistics
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
-                    return try NIOAsyncChannel<DTLSServerEvent, DTLSServerCommand>(
-                        wrappingChannelSynchronously: channel
-                    )
+                    return try finish(channel)
                 }
             }
-        return DTLSServer(channel: channel, statistics: statistics)
     }
 }
 
@@ -54,25 +75,45 @@ public enum DTLSClient {
         configuration: DTLSClientConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
-        let eventLoop = group.next()
+        try await connect(host: host, port: port, configuration: configuration, group: group) { channel in
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
+    }
+
+    /// Connects, completes the handshake, and returns what `finish` made of the channel (on its event loop,
+    /// before the handshake, with the DTLS handler in place: records read above it are `ByteBuffer`s).
+    /// `closePromise` learns why the session ended.
+    public static func connect<Output: Sendable>(
+        host: String,
+        port: Int,
+        configuration: DTLSClientConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        closePromise: EventLoopPromise<DTLSCloseReason>? = nil,
+        finish: @escaping @Sendable (any Channel) throws -> Output
+    ) async throws -> Output {
+        let eventLoop = closePromise?.futureResult.eventLoop ?? group.next()
         let handshake = eventLoop.makePromise(of: Void.self)
-        let channel = try await DatagramBootstrap(group: eventLoop)
+        let (channel, output) = try await DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: socketBufferSize)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = try DTLSClientHandler(configuration: configuration, handshakePromise: handshake)
+                    let handler = try DTLSClientHandler(
+                        configuration: configuration,
+                        handshakePromise: handshake,
+                        closePromise: closePromise
+                    )
                     try channel.pipeline.syncOperations.addHandler(handler)
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    return (channel, try finish(channel))
                 }
             }
         do {
             try await handshake.futureResult.get()
         } catch {
-            try? await channel.channel.close()
+            try? await channel.close()
             throw error
         }
-        return channel
+        return output
     }
 }
 

@@ -210,6 +210,29 @@ import Testing
     @Test func memoryIsBoundedUnderAFloodOfAddresses() {
         var limiter = FailureRateLimiter(maximumFailures: 5, windowMilliseconds: 60_000, capacity: 1000)
         for index in 0..<50_000 { limiter.recordFailure("198.51.100.\(index % 250):\(index)", now: UInt64(index)) }
-        #expect(limiter.trackedAddresses == 1000)
+        #expect(limiter.trackedKeys == 1000)
+    }
+
+    @Test func concurrentAttemptsCountBeforeTheyFinish() {
+        var limiter = FailureRateLimiter(maximumFailures: 2, windowMilliseconds: 1000, capacity: 100)
+        let first = limiter.beginAttempt(["net:10.0.0.1", "domain:a.example"], now: 0)
+        let second = limiter.beginAttempt(["net:10.0.0.1", "domain:a.example"], now: 1)
+        let third = limiter.beginAttempt(["net:10.0.0.1", "domain:b.example"], now: 2)
+        #expect(first && second)
+        #expect(!third, "two attempts are still running from that network")
+        limiter.attemptSucceeded(["net:10.0.0.1", "domain:a.example"], startedAt: 0)
+        let fourth = limiter.beginAttempt(["net:10.0.0.1", "domain:b.example"], now: 3)
+        #expect(fourth, "a success gives its attempt back")
+        let limitedDomain = limiter.isLimited("domain:b.example", now: 3)
+        #expect(!limitedDomain)
+    }
+
+    @Test func refusedAttemptsCountNothing() {
+        var limiter = FailureRateLimiter(maximumFailures: 1, windowMilliseconds: 1000, capacity: 100)
+        _ = limiter.beginAttempt(["net:x", "domain:a"], now: 0)
+        let refused = limiter.beginAttempt(["net:x", "domain:b"], now: 1)
+        #expect(!refused)
+        let domainB = limiter.isLimited("domain:b", now: 1)
+        #expect(!domainB, "the refused attempt did not count against the other key")
     }
 }

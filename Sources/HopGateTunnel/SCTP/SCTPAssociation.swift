@@ -85,8 +85,15 @@ public final class SCTPAssociation: @unchecked Sendable {
             path_mtu: settings.pathMTU,
             buffer_bytes: settings.bufferBytes
         )
-        let error = SCTPStack.withLock { hg_sctp_open(id, &cSettings) }
-        guard error == 0 else { throw TunnelWireError("usrsctp cannot open an association (errno \(error))") }
+        let error = SCTPStack.withLock {
+            let error = hg_sctp_open(id, &cSettings)
+            if error == 0 { Self.live += 1 }
+            return error
+        }
+        guard error == 0 else {
+            closed = true  // deinit still runs: nothing to close
+            throw TunnelWireError("usrsctp cannot open an association (errno \(error))")
+        }
     }
 
     deinit { close() }
@@ -182,6 +189,11 @@ public final class SCTPAssociation: @unchecked Sendable {
             guard !closed else { return }
             closed = true
             hg_sctp_close(id)
+            Self.live -= 1
         }
     }
+
+    /// How many associations exist in this process: the edge makes one only for a session that got its Welcome.
+    public static var liveCount: Int { SCTPStack.withLock { live } }
+    nonisolated(unsafe) private static var live = 0  // only touched under SCTPStack's lock
 }

@@ -120,6 +120,15 @@ public final class TunnelSession {
     public var roundTripMilliseconds: UInt64? { liveness?.roundTripMilliseconds }
     public var openExchanges: Int { exchanges.count }
 
+    /// Whether the exchange is still open at this end.
+    public func isActive(_ id: ExchangeID) -> Bool { exchanges[id.stream]?.sequence == id.sequence }
+
+    /// The client's Hello, once the edge accepted it (edge only): its path prefixes and version.
+    public private(set) var clientHello: SessionHandshakeMessage.Hello?
+
+    /// The bound domain and what the edge offered, once the session is up.
+    public var establishedWelcome: SessionHandshakeMessage.Welcome? { welcome }
+
     // MARK: - Records in
 
     public func receive(_ record: ByteBuffer, now: UInt64) -> [Output] {
@@ -128,8 +137,9 @@ public final class TunnelSession {
             return []
         case .handshaking:
             if handshakeStartedAt == nil { handshakeStartedAt = now }
-            // SCTP's INIT may overtake the Welcome: ignore it, SCTP sends it again.
-            guard SessionHandshakeMessage.isHandshake(record) else { return [] }
+            // At the client, SCTP's INIT may overtake the Welcome: ignore it, SCTP sends it again. The edge expects
+            // nothing but a Hello (the client starts SCTP only after the Welcome): anything else is a bad Hello.
+            guard role == .edge || SessionHandshakeMessage.isHandshake(record) else { return [] }
             return receiveHandshake(record, now: now)
         case .established:
             if SessionHandshakeMessage.isHandshake(record) {
@@ -184,8 +194,9 @@ public final class TunnelSession {
         case .reject(let record, let reject):
             phase = .closed
             return [.record(record), .rejected(reject), .closed(reject.message)]
-        case .welcome(let record, let welcome, _):
+        case .welcome(let record, let welcome, let hello):
             welcomeRecord = record
+            clientHello = hello
             return [.record(record)] + establish(welcome, now: now)
         }
     }

@@ -1,0 +1,279 @@
+import NIOCore
+
+/// What a driver asks of its owner, the NIO handler that carries its records. Called on the driver's event loop.
+public protocol TunnelSessionDriverDelegate: AnyObject {
+    /// Send these DTLS records, in order, and flush.
+    func send(_ records: [ByteBuffer])
+    /// The client's credential needs checking (edge only): answer with `TunnelSessionDriver.verdict`.
+    func verify(_ action: EdgeHandshake.Action)
+    func established(_ welcome: SessionHandshakeMessage.Welcome)
+    /// The handshake failed with this Reject (sent or received); `closed` follows.
+    func rejected(_ reject: SessionHandshakeMessage.Reject)
+    /// A request arrived (client only). Return where its events go, or nil to refuse it.
+    func exchangeOpened(_ exchange: TunnelExchange, head: TunnelFrame) -> TunnelExchangeConsumer?
+    /// The session is over: close the DTLS session (which sends close_notify). Called once.
+    func closed(_ why: String)
+}
+
+/// Runs one `TunnelSession` on one event loop for a NIO handler: records and timer ticks in, records out through the
+/// delegate, and each exchange's calls and events bridged to the application's `TunnelExchange`. It queues what an
+/// application writes and hands it to the session as credit and SCTP's buffer allow. Everything here runs on
+/// `eventLoop`; applications reach it only through `TunnelExchange`, which hops here.
+public final class TunnelSessionDriver {
+    public let session: TunnelSession
+    public let eventLoop: any EventLoop
+    public weak var delegate: (any TunnelSessionDriverDelegate)?
+    private let now: () -> UInt64
+
+    /// An exchange the application holds, with what it wrote that the session has not taken yet.
+    private final class Entry {
+        let exchange: TunnelExchange
+        var consumer: TunnelExchangeConsumer?
+        var queue = CircularBuffer<ByteBuffer>()
+        var endQueued = false
+        var endSent = false
+
+        init(exchange: TunnelExchange, consumer: TunnelExchangeConsumer?) {
+            self.exchange = exchange
+            self.consumer = consumer
+        }
+    }
+
+    private var entries: [ExchangeID: Entry] = [:]
+    /// Session outputs not yet acted on: acting on one may produce more, so they are taken in order from here
+    /// rather than by recursion.
+    private var backlog = CircularBuffer<TunnelSession.Output>()
+    private var outgoingRecords: [ByteBuffer] = []
+    private var running = false
+    public private(set) var isClosed = false
+
+    /// - Parameter now: milliseconds on the process-wide monotonic clock, the one `SCTPStack.advanceTimers` uses.
+    public init(
+        session: TunnelSession,
+        eventLoop: any EventLoop,
+        now: @escaping () -> UInt64 = TunnelSessionDriver.monotonicMilliseconds
+    ) {
+        self.session = session
+        self.eventLoop = eventLoop
+        self.now = now
+    }
+
+    public static func monotonicMilliseconds() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
+
+    public var openExchanges: Int { entries.count }
+
+    // MARK: - From the owner
+
+    /// Sends the client's Hello.
+    public func start() {
+        run {
+            do {
+                handle(try session.start(now: now()))
+            } catch {
+                handle(session.close("the Hello cannot be sent: \(error)"))
+            }
+        }
+    }
+
+    public func receive(_ record: ByteBuffer) {
+        run { handle(session.receive(record, now: now())) }
+    }
+
+    /// Call every few milliseconds, after `SCTPStack.advanceTimers`.
+    public func tick() {
+        run { handle(session.tick(now: now())) }
+    }
+
+    public func verdict(_ verdict: EdgeHandshake.Verdict) {
+        run { handle(session.verdict(verdict, now: now())) }
+    }
+
+    public func goAway(_ reason: String) {
+        run { handle(session.goAway(reason, now: now())) }
+    }
+
+    /// Ends the session: every exchange is aborted, and the delegate hears `closed`.
+    public func close(_ why: String) {
+        run { handle(session.close(why)) }
+    }
+
+    /// Opens an exchange with a request head (edge only). Returns nil when the session takes no new exchanges now;
+    /// throws an `AbortReason` (`.headersTooLarge`) for a head that cannot be sent.
+    public func openExchange(_ head: TunnelFrame, consumer: TunnelExchangeConsumer) throws -> TunnelExchange? {
+        var opened: TunnelExchange?
+        var failure: (any Error)?
+        run {
+            do {
+                guard let (id, outputs) = try session.openExchange(head, now: now()) else { return }
+                let exchange = TunnelExchange(id: id, driver: NIOLoopBound(self, eventLoop: eventLoop))
+                entries[id] = Entry(exchange: exchange, consumer: consumer)
+                opened = exchange
+                handle(outputs)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return opened
+    }
+
+    // MARK: - From the exchanges
+
+    func sendHead(_ head: TunnelFrame, on id: ExchangeID) {
+        run {
+            do {
+                handle(try session.sendHead(head, on: id, now: now()))
+            } catch {
+                abortLocally(id, error)
+            }
+        }
+    }
+
+    func queue(_ bytes: ByteBuffer, on id: ExchangeID) {
+        run {
+            guard let entry = entries[id], !entry.endQueued else { return }
+            entry.queue.append(bytes)
+            flush(id)
+        }
+    }
+
+    func queueEnd(on id: ExchangeID) {
+        run {
+            guard let entry = entries[id] else { return }
+            entry.endQueued = true
+            flush(id)
+        }
+    }
+
+    func abort(_ id: ExchangeID, _ reason: AbortReason) {
+        run {
+            guard entries.removeValue(forKey: id) != nil else { return }
+            handle(session.abort(id, reason, now: now()))
+        }
+    }
+
+    func consumed(_ bytes: Int, on id: ExchangeID) {
+        run { handle(session.consumed(bytes, on: id, now: now())) }
+    }
+
+    // MARK: - Acting on outputs
+
+    /// Runs `body`, then acts on every output it produced, then sends the records they made.
+    private func run(_ body: () -> Void) {
+        eventLoop.preconditionInEventLoop()
+        guard !running else {
+            body()
+            return
+        }
+        running = true
+        body()
+        while let output = backlog.popFirst() { act(on: output) }
+        running = false
+        sendOutgoingRecords()
+    }
+
+    private func sendOutgoingRecords() {
+        guard !outgoingRecords.isEmpty else { return }
+        let records = outgoingRecords
+        outgoingRecords.removeAll(keepingCapacity: true)
+        delegate?.send(records)
+    }
+
+    private func handle(_ outputs: [TunnelSession.Output]) {
+        backlog.append(contentsOf: outputs)
+    }
+
+    private func act(on output: TunnelSession.Output) {
+        switch output {
+        case .record(let record):
+            outgoingRecords.append(record)
+        case .verify(let action):
+            delegate?.verify(action)
+        case .established(let welcome):
+            delegate?.established(welcome)
+        case .rejected(let reject):
+            delegate?.rejected(reject)
+        case .exchangeOpened(let id, let head):
+            let exchange = TunnelExchange(id: id, driver: NIOLoopBound(self, eventLoop: eventLoop))
+            let entry = Entry(exchange: exchange, consumer: nil)
+            entries[id] = entry
+            guard let consumer = delegate?.exchangeOpened(exchange, head: head) else {
+                entries[id] = nil
+                handle(session.abort(id, AbortReason(.refused, "the client takes no requests now"), now: now()))
+                return
+            }
+            entry.consumer = consumer
+        case .head(let id, let head):
+            deliver(.head(head), to: id)
+        case .data(let id, let bytes):
+            deliver(.data(bytes), to: id)
+        case .end(let id):
+            deliver(.end, to: id)
+            forgetIfFinished(id)
+        case .aborted(let id, let reason):
+            deliver(.aborted(reason), to: id)
+            entries[id] = nil
+        case .writable(let id):
+            flush(id)
+        case .closed(let why):
+            isClosed = true
+            let reason = AbortReason(.cancelled, "the tunnel session ended: \(why)")
+            for id in entries.keys { deliver(.aborted(reason), to: id) }
+            entries.removeAll()
+            // What the session sent last (a Reject) must leave before the owner's close_notify.
+            sendOutgoingRecords()
+            delegate?.closed(why)
+        }
+    }
+
+    private func deliver(_ event: TunnelExchangeEvent, to id: ExchangeID) {
+        guard let consumer = entries[id]?.consumer else { return }
+        consumer.eventLoop.execute { consumer.onEvent(event) }
+    }
+
+    /// Hands the exchange's queued bytes (and then its end) to the session, as far as credit and SCTP allow.
+    private func flush(_ id: ExchangeID) {
+        guard let entry = entries[id] else { return }
+        var drained = 0
+        while var chunk = entry.queue.first {
+            let room = session.sendableBytes(on: id)
+            guard room > 0 else { break }
+            let piece = chunk.readSlice(length: min(room, chunk.readableBytes))!
+            if chunk.readableBytes == 0 {
+                entry.queue.removeFirst()
+            } else {
+                entry.queue[entry.queue.startIndex] = chunk
+            }
+            do {
+                handle(try session.sendData(piece, on: id, now: now()))
+            } catch {
+                return abortLocally(id, error)
+            }
+            drained += piece.readableBytes
+        }
+        if entry.queue.isEmpty && entry.endQueued && !entry.endSent {
+            entry.endSent = true
+            do {
+                handle(try session.sendEnd(on: id, now: now()))
+            } catch {
+                return abortLocally(id, error)
+            }
+            forgetIfFinished(id)
+        }
+        if drained > 0 && entry.exchange.drained(drained) { deliver(.writable, to: id) }
+    }
+
+    /// Both ends finished: the session has let the stream go, and so does the driver.
+    private func forgetIfFinished(_ id: ExchangeID) {
+        guard let entry = entries[id], !session.isActive(id), entry.queue.isEmpty else { return }
+        entries[id] = nil
+    }
+
+    /// A local call failed (the exchange is over, or a head was too large): the application hears why.
+    private func abortLocally(_ id: ExchangeID, _ error: any Error) {
+        let reason = error as? AbortReason ?? AbortReason(.internalError, "\(error)")
+        deliver(.aborted(reason), to: id)
+        entries[id] = nil
+        handle(session.abort(id, reason, now: now()))
+    }
+}
