@@ -174,6 +174,16 @@ int hg_sctp_state(uint64_t id) {
     return e != NULL ? e->state : HG_SCTP_CLOSED;
 }
 
+int hg_sctp_stream_count(uint64_t id) {
+    endpoint *e = find(id);
+    if (e == NULL || e->state != HG_SCTP_CONNECTED) return 0;
+    struct sctp_status status;
+    memset(&status, 0, sizeof(status));
+    socklen_t length = sizeof(status);
+    if (usrsctp_getsockopt(e->socket, IPPROTO_SCTP, SCTP_STATUS, &status, &length) != 0) return 0;
+    return status.sstat_instrms < status.sstat_outstrms ? status.sstat_instrms : status.sstat_outstrms;
+}
+
 long hg_sctp_send(uint64_t id, uint16_t stream, const uint8_t *data, size_t length) {
     endpoint *e = find(id);
     if (e == NULL || e->state == HG_SCTP_CLOSED) return -EPIPE;

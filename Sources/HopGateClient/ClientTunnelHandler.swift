@@ -98,6 +98,8 @@ final class ClientTunnelHandler: ChannelInboundHandler, TunnelSessionDriverDeleg
         welcomePromise.succeed(welcome)
     }
 
+    func ready() {}
+
     func rejected(_ reject: SessionHandshakeMessage.Reject) {
         rejection = reject
     }

@@ -56,9 +56,11 @@ extension SCTPAssociationTests {
         var aborted: [ExchangeID: AbortReason] = [:]
         var largestRecord = 0
 
-        init(lossRate: Double, seed: UInt64, key: String, streams: UInt16 = 256) throws {
+        init(lossRate: Double, seed: UInt64, key: String, streams: UInt16 = 256, clientStreams: UInt16? = nil) throws {
             var sctp = SCTPAssociation.Settings()
             sctp.streams = streams
+            var clientSCTP = sctp
+            clientSCTP.streams = clientStreams ?? streams
             var policy = EdgeHandshake.Policy()
             policy.initialCredit = 64 * 1024
             policy.keepaliveIntervalMilliseconds = 1000
@@ -71,7 +73,7 @@ extension SCTPAssociationTests {
                     pathPrefixes: ["/"],
                     clientVersion: "test"
                 ),
-                sctp: sctp
+                sctp: clientSCTP
             )
             link = RecordLink(lossRate: lossRate, seed: seed)
             handle(try client.start(now: 0), atEdge: false)
@@ -93,7 +95,9 @@ extension SCTPAssociationTests {
                 case .verify:
                     queue += edge.verdict(.badKey, now: link.now)
                 case .established:
-                    if atEdge { edgeEstablished = true } else { clientEstablished = true }
+                    if !atEdge { clientEstablished = true }
+                case .ready:
+                    if atEdge { edgeEstablished = true }
                 case .rejected(let reject):
                     rejected = reject
                 case .exchangeOpened(let stream, _):
@@ -245,6 +249,25 @@ extension SCTPAssociationTests {
             "the first exchange's late answer must not become \(third)'s: \(harness.edgeHeads)"
         )
         #expect(harness.clientSide[third] != nil && harness.clientSide[second] != nil)
+        _ = harness.edge.close("test over")
+        _ = harness.client.close("test over")
+    }
+
+    @Test func theEdgeUsesOnlyTheStreamsBothEndsAgreedOn() throws {
+        let harness = try EchoHarness(lossRate: 0, seed: 9, key: Self.key, streams: 256, clientStreams: 4)
+        while !(harness.edgeEstablished && harness.clientEstablished) && harness.link.now < 10_000 {
+            try harness.step()
+        }
+        #expect(harness.edge.streamCount == 4)
+        let request = TunnelFrame.requestHead(method: "GET", scheme: "https", authority: "a", path: "/", headers: [])
+        var opened: [ExchangeID] = []
+        while let (id, outputs) = try harness.edge.openExchange(request, now: harness.link.now) {
+            harness.handle(outputs, atEdge: true)
+            opened.append(id)
+        }
+        #expect(opened.map(\.stream).sorted() == [1, 2, 3], "stream 0 is control; the client has no stream 4")
+        for _ in 0..<200 { try harness.step() }
+        #expect(opened.allSatisfy { harness.clientSide[$0] != nil }, "every request reached the client")
         _ = harness.edge.close("test over")
         _ = harness.client.close("test over")
     }

@@ -88,7 +88,9 @@ final class StreamingEcho {
             case .verify:
                 queue += edge.verdict(.valid(resumptionToken: []), now: now)
             case .established:
-                if atEdge { established.edge = true } else { established.client = true }
+                if !atEdge { established.client = true }
+            case .ready:
+                if atEdge { established.edge = true }
             case .exchangeOpened(let id, _):
                 echoes[id] = Echo()
             case .data(let id, let bytes):

@@ -123,8 +123,10 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
         }
     }
 
-    fileprivate func established(_ runner: EdgeSessionRunner, _ welcome: SessionHandshakeMessage.Welcome) {
-        guard let hello = runner.driver.session.clientHello else { return }
+    /// The session is routable once SCTP is up: before that it could take no exchange.
+    fileprivate func ready(_ runner: EdgeSessionRunner) {
+        guard let hello = runner.driver.session.clientHello, let welcome = runner.driver.session.establishedWelcome
+        else { return }
         let session = EdgeTunnelSession(
             welcome: welcome,
             hello: hello,
@@ -211,7 +213,9 @@ private final class EdgeSessionRunner: TunnelSessionDriverDelegate {
 
     func verify(_ action: EdgeHandshake.Action) { handler.verify(action, for: self) }
 
-    func established(_ welcome: SessionHandshakeMessage.Welcome) { handler.established(self, welcome) }
+    func established(_ welcome: SessionHandshakeMessage.Welcome) {}
+
+    func ready() { handler.ready(self) }
 
     func rejected(_ reject: SessionHandshakeMessage.Reject) { handler.rejected(self, reject) }
 

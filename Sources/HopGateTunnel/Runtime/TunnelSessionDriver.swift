@@ -7,6 +7,8 @@ public protocol TunnelSessionDriverDelegate: AnyObject {
     /// The client's credential needs checking (edge only): answer with `TunnelSessionDriver.verdict`.
     func verify(_ action: EdgeHandshake.Action)
     func established(_ welcome: SessionHandshakeMessage.Welcome)
+    /// SCTP is up: the edge may open exchanges.
+    func ready()
     /// The handshake failed with this Reject (sent or received); `closed` follows.
     func rejected(_ reject: SessionHandshakeMessage.Reject)
     /// A request arrived (client only). Return where its events go, or nil to refuse it.
@@ -191,6 +193,8 @@ public final class TunnelSessionDriver {
             delegate?.verify(action)
         case .established(let welcome):
             delegate?.established(welcome)
+        case .ready:
+            delegate?.ready()
         case .rejected(let reject):
             delegate?.rejected(reject)
         case .exchangeOpened(let id, let head):

@@ -108,6 +108,9 @@ public final class SCTPAssociation: @unchecked Sendable {
         }
     }
 
+    /// The streams both ends agreed on (the smaller offer), once connected; 0 before.
+    public var negotiatedStreams: UInt16 { UInt16(clamping: SCTPStack.withLock { hg_sctp_stream_count(id) }) }
+
     /// Feeds one packet from the peer.
     public func input(_ packet: ByteBuffer) {
         packet.withUnsafeReadableBytes { bytes in

@@ -25,8 +25,10 @@ public final class TunnelSession {
         case record(ByteBuffer)
         /// The client's Hello needs a credential check (edge only): answer with `verdict`.
         case verify(EdgeHandshake.Action)
-        /// The session is up; exchanges may flow.
+        /// The handshake succeeded; SCTP is starting.
         case established(SessionHandshakeMessage.Welcome)
+        /// SCTP is up (once per session): the edge may open exchanges from now on.
+        case ready
         /// The edge refused the session (client only), or refused the client (edge only); close it.
         case rejected(SessionHandshakeMessage.Reject)
         /// A new exchange from the edge (client only): the request head.
@@ -82,7 +84,9 @@ public final class TunnelSession {
     private var welcomeRecord: ByteBuffer?
     /// How often an unanswered Hello is sent again.
     static let helloRetransmitMilliseconds: UInt64 = 500
-    private let streams: UInt16
+    /// Streams each way: as configured, then as both ends agreed once SCTP is up.
+    private var streams: UInt16
+    private var announcedReady = false
     private let settings: SCTPAssociation.Settings
 
     /// The edge's end of a session; `sessionID` goes into the Welcome.
@@ -119,6 +123,9 @@ public final class TunnelSession {
 
     public var roundTripMilliseconds: UInt64? { liveness?.roundTripMilliseconds }
     public var openExchanges: Int { exchanges.count }
+
+    /// The streams exchanges may use, plus the control stream: as configured, then as agreed once SCTP is up.
+    public var streamCount: UInt16 { streams }
 
     /// Whether the exchange is still open at this end.
     public func isActive(_ id: ExchangeID) -> Bool { exchanges[id.stream]?.sequence == id.sequence }
@@ -259,7 +266,7 @@ public final class TunnelSession {
     /// Opens an exchange with a request head (edge only). Returns it, or nil when the session takes no new exchanges
     /// now (all streams busy, or going away). Throws `.headersTooLarge` for a head over one message.
     public func openExchange(_ head: TunnelFrame, now: UInt64) throws -> (ExchangeID, [Output])? {
-        guard role == .edge, phase == .established, liveness?.acceptsNewExchanges == true,
+        guard role == .edge, phase == .established, announcedReady, liveness?.acceptsNewExchanges == true,
             let welcome, exchanges.count < Int(welcome.maximumConcurrentExchanges), exchanges.count < Int(streams) - 1
         else { return nil }
         var stream = nextStream
@@ -399,6 +406,13 @@ public final class TunnelSession {
             guard phase == .established else { return outputs }
         }
         if association.state == .closed { return outputs + close("the SCTP association ended") }
+        if !announcedReady && association.state == .connected {
+            announcedReady = true
+            // The peer may have offered fewer streams than this end: only those both have exist.
+            let agreed = association.negotiatedStreams
+            if agreed >= 2 { streams = min(streams, agreed) }
+            outputs.append(.ready)
+        }
         let wasAboveHighWater = pendingBytes >= Self.pendingHighWater
         if association.state == .connected {
             var sent = 0
