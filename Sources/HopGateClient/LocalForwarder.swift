@@ -1,0 +1,268 @@
+import Foundation
+import HopGateTunnel
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A local service the client forwards to, for requests under a path prefix.
+public struct LocalTarget: Sendable, Equatable, CustomStringConvertible {
+    public var pathPrefix: String
+    public var host: String
+    public var port: Int
+
+    public init(pathPrefix: String, host: String, port: Int) {
+        self.pathPrefix = pathPrefix
+        self.host = host
+        self.port = port
+    }
+
+    /// `HOST:PORT` or `PORT` (on 127.0.0.1), for `pathPrefix`.
+    public init(parsing text: String, pathPrefix: String = "/") throws {
+        var hostPart = "127.0.0.1"
+        var portText = Substring(text)
+        if let colon = text.lastIndex(of: ":") {
+            hostPart = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+        }
+        guard let port = Int(portText), (1...65_535).contains(port), !hostPart.isEmpty else {
+            throw LocalTargetError(message: "'\(text)' is not HOST:PORT (for example 127.0.0.1:8080)")
+        }
+        guard pathPrefix.hasPrefix("/") else {
+            throw LocalTargetError(message: "the path prefix '\(pathPrefix)' must start with /")
+        }
+        self.init(pathPrefix: pathPrefix, host: hostPart, port: port)
+    }
+
+    public var description: String { "\(pathPrefix) -> \(host):\(port)" }
+}
+
+public struct LocalTargetError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// Forwards each tunnel exchange to the local HTTP/1.1 service its path routes to, streaming both ways: the
+/// request body is written to the service as it arrives and granted back to the edge as the service's socket takes
+/// it; the response is read from the service only as fast as the exchange takes it.
+public final class LocalForwarder: Sendable {
+    public let targets: [LocalTarget]
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let connectTimeout: TimeAmount
+
+    public init(
+        targets: [LocalTarget],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        connectTimeout: TimeAmount = .seconds(5),
+        logger: Logger
+    ) {
+        // Longest prefix first, so the first match is the best.
+        self.targets = targets.sorted { $0.pathPrefix.count > $1.pathPrefix.count }
+        self.group = group
+        self.logger = logger
+        self.connectTimeout = connectTimeout
+    }
+
+    /// The path prefixes to announce in the Hello.
+    public var pathPrefixes: [String] { targets.map(\.pathPrefix) }
+
+    public func target(for path: String) -> LocalTarget? {
+        targets.first { target in
+            guard path.hasPrefix(target.pathPrefix) else { return false }
+            if target.pathPrefix.hasSuffix("/") || path.count == target.pathPrefix.count { return true }
+            let next = path[path.index(path.startIndex, offsetBy: target.pathPrefix.count)]
+            return next == "/" || next == "?"
+        }
+    }
+
+    /// `TunnelClientConnection`'s exchange handler: starts forwarding and returns where the exchange's events go.
+    public func accept(_ exchange: TunnelExchange, head: TunnelFrame) -> TunnelExchangeConsumer? {
+        guard case .requestHead(let method, _, let authority, let path, let fields) = head else { return nil }
+        let eventLoop = group.next()
+        guard let target = target(for: path) else {
+            exchange.abort(AbortReason(.localServiceUnavailable, "this client serves no target for \(path)"))
+            return TunnelExchangeConsumer(eventLoop: eventLoop) { _ in }
+        }
+        var headers = HTTPHeaders(fields.map { ($0.name, $0.value) })
+        if headers["host"].isEmpty { headers.add(name: "Host", value: authority) }
+        if headers["content-length"].isEmpty && headers["upgrade"].isEmpty {
+            // The edge removes Content-Length only for a chunked body: so is it sent on.
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+        }
+        let requestHead = HTTPRequestHead(
+            version: .http1_1,
+            method: HTTPMethod(rawValue: method),
+            uri: path,
+            headers: headers
+        )
+        let forward = LocalExchange(
+            exchange: exchange,
+            target: target,
+            head: requestHead,
+            eventLoop: eventLoop,
+            logger: logger
+        )
+        eventLoop.execute { forward.connect(timeout: self.connectTimeout) }
+        return TunnelExchangeConsumer(eventLoop: eventLoop) { forward.tunnelEvent($0) }
+    }
+}
+
+/// One request on its way to a local service and its answer on the way back. Lives on one event loop.
+private final class LocalExchange: @unchecked Sendable {
+    // @unchecked: every method runs on `eventLoop` (the consumer's loop and the local channel's are the same).
+    let exchange: TunnelExchange
+    let target: LocalTarget
+    let head: HTTPRequestHead
+    let eventLoop: any EventLoop
+    let logger: Logger
+    private var channel: (any Channel)?
+    /// Body parts from the edge that came before the connection was up.
+    private var early: [ByteBuffer] = []
+    private var requestEnded = false
+    private var failed = false
+
+    init(exchange: TunnelExchange, target: LocalTarget, head: HTTPRequestHead, eventLoop: any EventLoop, logger: Logger)
+    {
+        self.exchange = exchange
+        self.target = target
+        self.head = head
+        self.eventLoop = eventLoop
+        self.logger = logger
+    }
+
+    func connect(timeout: TimeAmount) {
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(LocalResponseHandler(owner: self))
+                }
+            }
+            .connect(host: target.host, port: target.port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    self.connected(channel)
+                case .failure(let error):
+                    self.fail(
+                        AbortReason(
+                            .localServiceUnavailable,
+                            "the local service \(self.target.host):\(self.target.port) could not be reached: \(error)"
+                        )
+                    )
+                }
+            }
+    }
+
+    private func connected(_ channel: any Channel) {
+        guard !failed else {
+            channel.close(promise: nil)
+            return
+        }
+        self.channel = channel
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        for part in early { writeBody(part, on: channel) }
+        early = []
+        if requestEnded { channel.write(HTTPClientRequestPart.end(nil), promise: nil) }
+        channel.flush()
+    }
+
+    private func writeBody(_ bytes: ByteBuffer, on channel: any Channel) {
+        let count = bytes.readableBytes
+        let exchange = self.exchange
+        channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(bytes))).whenSuccess {
+            exchange.consumed(count)
+        }
+    }
+
+    func tunnelEvent(_ event: TunnelExchangeEvent) {
+        switch event {
+        case .data(let bytes):
+            if let channel { writeBody(bytes, on: channel) } else { early.append(bytes) }
+        case .end:
+            requestEnded = true
+            channel?.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        case .aborted:
+            failed = true
+            channel?.close(promise: nil)
+        case .writable:
+            channel?.setOption(.autoRead, value: true).whenSuccess { self.channel?.read() }
+        case .head:
+            break
+        }
+    }
+
+    // MARK: - From the local service
+
+    func responseHead(_ head: HTTPResponseHead) {
+        var fields: [HeaderField] = []
+        for (name, value) in head.headers where !Self.hopByHop.contains(name.lowercased()) {
+            fields.append(HeaderField(name, value))
+        }
+        exchange.sendHead(.responseHead(status: UInt16(head.status.code), headers: fields))
+    }
+
+    func responseBody(_ bytes: ByteBuffer) {
+        if !exchange.write(bytes) {
+            // The edge's side is full: stop reading from the service until `.writable`.
+            _ = channel?.setOption(.autoRead, value: false)
+        }
+    }
+
+    func responseEnd() {
+        exchange.end()
+        channel?.close(promise: nil)
+    }
+
+    func localClosedEarly() {
+        guard !failed else { return }
+        fail(AbortReason(.localServiceUnavailable, "the local service \(target.host):\(target.port) closed the connection"))
+    }
+
+    private func fail(_ reason: AbortReason) {
+        guard !failed else { return }
+        failed = true
+        logger.warning("local service failed", metadata: ["target": "\(target)", "reason": "\(reason.message)"])
+        exchange.abort(reason)
+        channel?.close(promise: nil)
+    }
+
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+    ]
+}
+
+private final class LocalResponseHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private let owner: LocalExchange
+    private var ended = false
+
+    init(owner: LocalExchange) { self.owner = owner }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            // 100 Continue and other informational answers are the edge's business, not the browser's.
+            if (100..<200).contains(head.status.code) && head.status.code != 101 { return }
+            owner.responseHead(head)
+        case .body(let bytes):
+            owner.responseBody(bytes)
+        case .end:
+            ended = true
+            owner.responseEnd()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !ended { owner.localClosedEarly() }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,181 @@
+import HopGateDTLS
+import HopGateTunnel
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// Where a listener binds.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `HOST:PORT`, `:PORT` (every address) or `[V6]:PORT`.
+    public init(parsing text: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65_535).contains(port)
+        else { throw ListenAddressError(text: text) }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+public struct ListenAddressError: Error, CustomStringConvertible {
+    let text: String
+    public var description: String { "'\(text)' is not HOST:PORT (for example 0.0.0.0:443 or :443)" }
+}
+
+/// What `hopgate serve` runs.
+public struct EdgeConfiguration: Sendable {
+    /// The control domain: the admin API lives here, and the DTLS listener presents its certificate.
+    public var mainDomain: String
+    public var https: ListenAddress
+    public var http: ListenAddress?
+    public var dtls: ListenAddress
+    public var metrics: ListenAddress?
+    public var proxy = ProxySettings()
+    public var tunnelPolicy = EdgeHandshake.Policy()
+    /// How long in-flight requests may run on after SIGTERM.
+    public var shutdownGrace: Duration = .seconds(30)
+
+    public init(mainDomain: String, https: ListenAddress, http: ListenAddress?, dtls: ListenAddress,
+                metrics: ListenAddress?) {
+        self.mainDomain = mainDomain
+        self.https = https
+        self.http = http
+        self.dtls = dtls
+        self.metrics = metrics
+    }
+}
+
+/// The edge as one Service: the HTTPS, HTTP, DTLS and metrics listeners, the tunnel sessions, the admin API.
+/// On graceful shutdown it stops accepting connections, sends GOAWAY to every client, lets in-flight requests
+/// finish for up to the grace period, then ends.
+public final class EdgeServer: Service {
+    public let configuration: EdgeConfiguration
+    public let registry: TunnelSessionRegistry
+    public let metrics = EdgeMetrics()
+    private let certificates: TLSCertificateStore
+    private let credentialCheck: EdgeTunnelListener.CredentialCheck
+    private let challenges: (any LocalResponder)?
+    private let admin: AdminAPI?
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let onListening: @Sendable ([String: SocketAddress]) -> Void
+
+    /// - Parameters:
+    ///   - registry: the live sessions; the admin API ends a domain's sessions through it.
+    ///   - admin: the admin API, or nil for none.
+    ///   - onListening: told the bound addresses once every listener is up (for dev mode's printout and tests).
+    public init(
+        configuration: EdgeConfiguration,
+        certificates: TLSCertificateStore,
+        credentialCheck: @escaping EdgeTunnelListener.CredentialCheck,
+        registry: TunnelSessionRegistry,
+        admin: AdminAPI?,
+        challenges: (any LocalResponder)? = nil,
+        logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onListening: @escaping @Sendable ([String: SocketAddress]) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.certificates = certificates
+        self.credentialCheck = credentialCheck
+        self.challenges = challenges
+        self.logger = logger
+        self.group = group
+        self.onListening = onListening
+        self.registry = registry
+        self.admin = admin
+    }
+
+    public func run() async throws {
+        let tls = try certificates.makeServerContext()
+        var environment = HTTPProxyHandler.Environment(
+            registry: registry,
+            settings: configuration.proxy,
+            scheme: "https",
+            redirectToHTTPSPort: nil,
+            local: admin,
+            challenges: challenges,
+            metrics: metrics,
+            logger: logger
+        )
+        let https = try await EdgeHTTPListener.bind(
+            host: configuration.https.host, port: configuration.https.port, tls: tls, environment: environment,
+            group: group)
+        var bound: [String: SocketAddress] = ["https": https.localAddress!]
+        var http: EdgeHTTPListener?
+        if let address = configuration.http {
+            environment.scheme = "http"
+            environment.redirectToHTTPSPort = https.localAddress?.port ?? configuration.https.port
+            environment.local = nil
+            http = try await EdgeHTTPListener.bind(
+                host: address.host, port: address.port, tls: nil, environment: environment, group: group)
+            bound["http"] = http?.localAddress
+        }
+        guard let dtlsCertificate = certificates.entry(for: configuration.mainDomain)?.pem else {
+            throw ListenAddressError(text: "no certificate for \(configuration.mainDomain)")
+        }
+        let metrics = self.metrics
+        let tunnel = try await EdgeTunnelListener.bind(
+            host: configuration.dtls.host,
+            port: configuration.dtls.port,
+            dtls: DTLSServerConfiguration(certificateSource: FixedCertificateSource(dtlsCertificate)),
+            policy: configuration.tunnelPolicy,
+            registry: registry,
+            group: group,
+            logger: logger,
+            check: credentialCheck
+        )
+        bound["dtls"] = tunnel.localAddress
+        let registry = self.registry
+        let statistics = tunnel.statistics
+        metrics.addGauges {
+            let snapshot = statistics.snapshot
+            return [
+                ("hopgate_sessions_active", Double(registry.count)),
+                ("hopgate_dtls_sessions_established", Double(snapshot.sessionsEstablished)),
+                ("hopgate_dtls_handshakes_completed", Double(snapshot.handshakesCompleted)),
+                ("hopgate_dtls_handshakes_failed", Double(snapshot.handshakesFailed)),
+            ]
+        }
+        var metricsListener: (any Channel)?
+        if let address = configuration.metrics {
+            metricsListener = try await MetricsListener.bind(address, metrics: metrics, group: group)
+            bound["metrics"] = metricsListener?.localAddress
+        }
+        logger.info(
+            "edge listening",
+            metadata: bound.mapValues { "\($0)" }.reduce(into: ["domain": "\(configuration.mainDomain)"]) {
+                $0[$1.key] = .string($1.value)
+            }
+        )
+        onListening(bound)
+
+        let grace = configuration.shutdownGrace
+        await withDiscardingTaskGroup { group in
+            group.addTask { await tunnel.run(grace: grace) }
+            // Runs until SIGTERM/SIGINT (or the service group ends); then the drain begins.
+            try? await gracefulShutdown()
+            logger.info("edge shutting down: no new connections; in-flight requests may finish", metadata: [
+                "grace_seconds": "\(grace.components.seconds)"
+            ])
+            try? await https.channel.close()
+            try? await http?.channel.close()
+            group.cancelAll()
+        }
+        try? await metricsListener?.close()
+        logger.info("edge stopped")
+    }
+}

@@ -1,0 +1,596 @@
+import Foundation
+import HopGateTunnel
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Serves one HTTP/1.1 connection from a browser: each request is answered by the edge itself (a redirect, the
+/// admin API, an error page) or routed by Host and longest path prefix to a live tunnel session and streamed
+/// through it both ways, with backpressure: the browser's body is read only as fast as the exchange takes it, and
+/// the response is granted back to the client only as the browser's socket takes it.
+final class HTTPProxyHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// What every connection of a listener shares.
+    struct Environment: Sendable {
+        var registry: TunnelSessionRegistry
+        var settings: ProxySettings
+        /// `https` or `http`: what X-Forwarded-Proto says.
+        var scheme: String
+        /// Set on the plain-HTTP listener: requests are redirected to HTTPS on this port (except ACME challenges).
+        var redirectToHTTPSPort: Int?
+        var local: (any LocalResponder)?
+        var challenges: (any LocalResponder)?
+        var metrics: EdgeMetrics
+        var logger: Logger
+    }
+
+    /// One request going through a tunnel.
+    private final class Proxied {
+        let head: HTTPRequestHead
+        let host: String
+        let started = NIODeadline.now()
+        var exchange: TunnelExchange?
+        var session: EdgeTunnelSession?
+        /// Body parts that came before the exchange was open.
+        var early: [ByteBuffer] = []
+        var requestEnded = false
+        var responseStarted = false
+        var responseHasNoBody = false
+        var status: UInt = 0
+        var bytesIn = 0
+        var bytesOut = 0
+        var timeout: Scheduled<Void>?
+
+        init(head: HTTPRequestHead, host: String) {
+            self.head = head
+            self.host = host
+        }
+    }
+
+    private enum State {
+        case idle
+        case proxying(Proxied)
+        /// Collecting a body for the edge's own answer.
+        case local(head: HTTPRequestHead, host: String, responder: any LocalResponder, body: ByteBuffer)
+        /// Answered already: the rest of the request is read and dropped.
+        case discarding(closeAfter: Bool)
+    }
+
+    private let environment: Environment
+    private var state = State.idle
+    private var context: ChannelHandlerContext?
+    private var readsPaused = false
+    private var readPending = false
+    /// Closes a connection whose request head does not arrive in time, or that idles between requests.
+    private var idleTimer: Scheduled<Void>?
+
+    init(environment: Environment) {
+        self.environment = environment
+    }
+
+    private var logger: Logger { environment.logger }
+
+    // MARK: - Connection
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        armIdleTimer(environment.settings.headerReadTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .proxying(let request) = state {
+            request.timeout?.cancel()
+            request.exchange?.abort(AbortReason(.cancelled, "the browser closed the connection"))
+            environment.metrics.proxyError("browser_closed")
+        }
+        state = .idle
+        context.fireChannelInactive()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readsPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func pauseReads() { readsPaused = true }
+
+    private func resumeReads() {
+        guard readsPaused else { return }
+        readsPaused = false
+        if readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func armIdleTimer(_ delay: TimeAmount) {
+        idleTimer?.cancel()
+        guard let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: delay) {
+            let handler = loopBound.value
+            guard case .idle = handler.state else { return }
+            handler.context?.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, case .idle = state else {
+            // A broken request mid-exchange, or TLS failing: nothing sensible can be written any more.
+            if case .proxying(let request) = state {
+                request.exchange?.abort(AbortReason(.cancelled, "the browser's request broke off: \(error)"))
+            }
+            state = .discarding(closeAfter: true)
+            context.close(promise: nil)
+            return
+        }
+        let page =
+            parserError == .headerOverflow
+            ? ErrorPage(status: .requestHeaderFieldsTooLarge, code: "headers_too_large",
+                message: "The request's headers are too large.")
+            : ErrorPage(status: .badRequest, code: "malformed_request", message: "The request is not valid HTTP/1.1 (\(parserError)).")
+        respondAndClose(page, version: .http1_1)
+    }
+
+    // MARK: - Requests
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            idleTimer?.cancel()
+            receiveHead(head, context: context)
+        case .body(let bytes):
+            receiveBody(bytes)
+        case .end:
+            receiveEnd()
+        }
+    }
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard head.uri.utf8.count <= environment.settings.maximumURIBytes else {
+            return respondAndClose(
+                ErrorPage(status: .uriTooLong, code: "uri_too_long",
+                    message: "The request target is longer than \(environment.settings.maximumURIBytes) bytes."),
+                version: head.version
+            )
+        }
+        if let problem = ProxyHeaders.framingProblem(head.headers) {
+            return respondAndClose(
+                ErrorPage(status: .badRequest, code: "ambiguous_framing", message: "The request has \(problem)."),
+                version: head.version
+            )
+        }
+        guard let host = ProxyHeaders.host(of: head) else {
+            return respondAndClose(
+                ErrorPage(status: .badRequest, code: "no_host", message: "The request names no single Host."),
+                version: head.version
+            )
+        }
+        let path = Self.originForm(head.uri)
+        if let port = environment.redirectToHTTPSPort {
+            if let challenges = environment.challenges, challenges.claims(host: host, path: path) {
+                state = .local(head: head, host: host, responder: challenges, body: ByteBuffer())
+                return
+            }
+            return redirect(head, host: host, path: path, port: port)
+        }
+        if let local = environment.local, local.claims(host: host, path: path) {
+            if let length = head.headers["content-length"].first.flatMap(Int.init), length > local.maximumBodyBytes {
+                return respond(tooLarge(local.maximumBodyBytes), to: head, thenClose: true)
+            }
+            state = .local(head: head, host: host, responder: local, body: ByteBuffer())
+            return
+        }
+        if let limit = environment.settings.maximumBodyBytes,
+            let length = head.headers["content-length"].first.flatMap(Int.init), length > limit
+        {
+            return respond(tooLarge(limit), to: head, thenClose: true)
+        }
+        let candidates = environment.registry.candidates(domain: host, path: path)
+        guard !candidates.isEmpty else {
+            environment.metrics.proxyError("no_tunnel")
+            return respond(
+                ErrorPage(status: .badGateway, code: "no_tunnel",
+                    message: "No HopGate client is connected for \(host)\(path == "/" ? "" : " and \(path)") right now."),
+                to: head, thenClose: false, discardBody: true
+            )
+        }
+        let request = Proxied(head: head, host: host)
+        state = .proxying(request)
+        if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            // Answered here, not by the local service: the body then flows at once instead of after curl's 1 s wait.
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        pauseReads()  // until the exchange is open
+        open(request, candidates: candidates[...], path: path)
+    }
+
+    /// Opens the exchange on the first session that takes it.
+    private func open(
+        _ request: Proxied,
+        candidates: ArraySlice<EdgeTunnelSession>,
+        path: String
+    ) {
+        guard let context else { return }
+        guard let session = candidates.first else {
+            environment.metrics.proxyError("busy")
+            return failBeforeResponse(
+                request,
+                ErrorPage(status: .serviceUnavailable, code: "tunnel_busy",
+                    message: "Every HopGate client for \(request.host) is busy or going away; try again.")
+            )
+        }
+        let loopBound = NIOLoopBound((self, request), eventLoop: context.eventLoop)
+        let consumer = TunnelExchangeConsumer(eventLoop: context.eventLoop) { event in
+            let (handler, request) = loopBound.value
+            handler.exchangeEvent(event, for: request)
+        }
+        session.openExchange(tunnelHead(for: request, path: path, context: context), consumer: consumer)
+            .hop(to: context.eventLoop)
+            .whenComplete { result in
+                let (handler, request) = loopBound.value
+                guard handler.isCurrent(request) else {
+                    if case .success(let exchange?) = result {
+                        exchange.abort(AbortReason(.cancelled, "the browser went away"))
+                    }
+                    return
+                }
+                switch result {
+                case .success(let exchange?):
+                    handler.opened(exchange, on: session, for: request)
+                case .success(nil):
+                    handler.open(request, candidates: candidates.dropFirst(), path: path)
+                case .failure(let error):
+                    let reason = error as? AbortReason
+                    handler.environment.metrics.proxyError("bad_request_head")
+                    handler.failBeforeResponse(
+                        request,
+                        reason?.code == .headersTooLarge
+                            ? ErrorPage(status: .requestHeaderFieldsTooLarge, code: "headers_too_large",
+                                message: "The request's headers do not fit the tunnel.")
+                            : ErrorPage(status: .badGateway, code: "tunnel_error", message: "\(error)")
+                    )
+                }
+            }
+    }
+
+    private func opened(_ exchange: TunnelExchange, on session: EdgeTunnelSession, for request: Proxied) {
+        request.exchange = exchange
+        request.session = session
+        var writable = true
+        for part in request.early { writable = exchange.write(part) }
+        request.early = []
+        if request.requestEnded { exchange.end() }
+        if writable { resumeReads() }
+        guard let context else { return }
+        let loopBound = NIOLoopBound((self, request), eventLoop: context.eventLoop)
+        request.timeout = context.eventLoop.scheduleTask(in: environment.settings.upstreamTimeout) {
+            let (handler, request) = loopBound.value
+            guard handler.isCurrent(request), !request.responseStarted else { return }
+            request.exchange?.abort(AbortReason(.timeout, "no response in time"))
+            handler.environment.metrics.proxyError("timeout")
+            handler.failBeforeResponse(
+                request,
+                ErrorPage(status: .gatewayTimeout, code: "upstream_timeout",
+                    message: "The service behind \(request.host) did not answer within "
+                        + "\(handler.environment.settings.upstreamTimeout.nanoseconds / 1_000_000_000) s.")
+            )
+        }
+    }
+
+    private func tunnelHead(for request: Proxied, path: String, context: ChannelHandlerContext) -> TunnelFrame {
+        let isUpgrade = request.head.headers["upgrade"].first != nil
+        var headers = ProxyHeaders.forwardedRequestHeaders(
+            request.head.headers,
+            clientAddress: context.channel.remoteAddress?.ipAddress ?? "unknown",
+            host: request.head.headers["host"].first ?? request.host,
+            scheme: environment.scheme,
+            trust: environment.settings.trust,
+            isUpgrade: isUpgrade
+        )
+        headers.remove(name: "expect")
+        if request.head.headers["transfer-encoding"].first != nil {
+            // The body arrives unframed through the tunnel; the client re-frames it (chunked) for the local service.
+            headers.remove(name: "content-length")
+        } else if headers["content-length"].isEmpty && !isUpgrade {
+            // No body: saying so keeps the client from framing one.
+            headers.add(name: "Content-Length", value: "0")
+        }
+        return .requestHead(
+            method: request.head.method.rawValue,
+            scheme: environment.scheme,
+            authority: request.head.headers["host"].first ?? request.host,
+            path: path,
+            headers: headers.map { HeaderField($0.name, $0.value) }
+        )
+    }
+
+    private func receiveBody(_ bytes: ByteBuffer) {
+        switch state {
+        case .proxying(let request):
+            request.bytesIn += bytes.readableBytes
+            if let limit = environment.settings.maximumBodyBytes, request.bytesIn > limit {
+                request.exchange?.abort(AbortReason(.cancelled, "the request body is over the limit"))
+                return failBeforeResponse(request, tooLarge(limit))
+            }
+            guard let exchange = request.exchange else {
+                request.early.append(bytes)
+                return
+            }
+            if !exchange.write(bytes) { pauseReads() }
+        case .local(let head, let host, let responder, var body):
+            guard body.readableBytes + bytes.readableBytes <= responder.maximumBodyBytes else {
+                return respond(tooLarge(responder.maximumBodyBytes), to: head, thenClose: true)
+            }
+            var bytes = bytes
+            body.writeBuffer(&bytes)
+            state = .local(head: head, host: host, responder: responder, body: body)
+        case .idle, .discarding:
+            break
+        }
+    }
+
+    private func receiveEnd() {
+        switch state {
+        case .proxying(let request):
+            request.requestEnded = true
+            request.exchange?.end()
+        case .local(let head, _, let responder, let body):
+            answerLocally(head, responder: responder, body: body)
+        case .discarding(let closeAfter):
+            state = .idle
+            if closeAfter { context?.close(promise: nil) } else { armIdleTimer(environment.settings.idleTimeout) }
+        case .idle:
+            break
+        }
+    }
+
+    private func isCurrent(_ request: Proxied) -> Bool {
+        if case .proxying(let current) = state { return current === request }
+        return false
+    }
+
+    // MARK: - The answer through the tunnel
+
+    private func exchangeEvent(_ event: TunnelExchangeEvent, for request: Proxied) {
+        guard isCurrent(request), let context else {
+            // A late event for a request already answered (an error page, a closed browser): give credit back so
+            // the exchange does not sit on it, and let it go.
+            if case .data(let bytes) = event { request.exchange?.consumed(bytes.readableBytes) }
+            return
+        }
+        switch event {
+        case .head(.responseHead(let status, let fields)):
+            // Informational heads (100, 103) from the service are not passed on: the edge answered Expect itself.
+            if (100..<200).contains(status) && status != 101 { return }
+            request.timeout?.cancel()
+            request.responseStarted = true
+            request.status = UInt(status)
+            let method = request.head.method
+            request.responseHasNoBody = method == .HEAD || status == 204 || status == 304
+            var headers = HTTPHeaders(fields.map { ($0.name, $0.value) })
+            headers = ProxyHeaders.removingHopByHop(headers)
+            if !request.head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+            let head = HTTPResponseHead(
+                version: request.head.version,
+                status: HTTPResponseStatus(statusCode: Int(status)),
+                headers: headers
+            )
+            context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        case .head:
+            break
+        case .data(let bytes):
+            let count = bytes.readableBytes
+            guard !request.responseHasNoBody else {
+                request.exchange?.consumed(count)
+                return
+            }
+            request.bytesOut += count
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            let exchange = request.exchange
+            promise.futureResult.whenSuccess { exchange?.consumed(count) }
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: promise)
+        case .end:
+            if !request.requestEnded {
+                // The service answered before reading the whole body: the rest cannot be framed, so close after.
+                request.requestEnded = true
+                request.exchange?.abort(AbortReason(.cancelled, "the response ended before the request"))
+                state = .discarding(closeAfter: true)
+            } else {
+                state = .idle
+            }
+            finish(request, context: context)
+        case .aborted(let reason):
+            request.timeout?.cancel()
+            guard !request.responseStarted else {
+                // Half a response is out: closing is the only honest way to say it is cut short.
+                environment.metrics.proxyError("aborted")
+                logAccess(request, status: request.status, note: "aborted: \(reason.message)")
+                state = .idle
+                context.close(promise: nil)
+                return
+            }
+            let page: ErrorPage
+            switch reason.code {
+            case .timeout:
+                environment.metrics.proxyError("timeout")
+                page = ErrorPage(status: .gatewayTimeout, code: "upstream_timeout", message: reason.message)
+            case .localServiceUnavailable:
+                environment.metrics.proxyError("local_unavailable")
+                page = ErrorPage(status: .badGateway, code: "local_service_unavailable", message: reason.message)
+            case .refused, .tooManyExchanges:
+                environment.metrics.proxyError("busy")
+                page = ErrorPage(status: .serviceUnavailable, code: "tunnel_busy", message: reason.message)
+            default:
+                environment.metrics.proxyError("aborted")
+                page = ErrorPage(status: .badGateway, code: "tunnel_error", message: reason.message)
+            }
+            failBeforeResponse(request, page)
+        case .writable:
+            resumeReads()
+        }
+    }
+
+    private func finish(_ request: Proxied, context: ChannelHandlerContext) {
+        let keepAlive = request.head.isKeepAlive
+        let closeAfter: Bool
+        if case .discarding(let close) = state { closeAfter = close || !keepAlive } else { closeAfter = !keepAlive }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { _ in
+            let handler = loopBound.value
+            if closeAfter {
+                handler.context?.close(promise: nil)
+            } else {
+                handler.armIdleTimer(handler.environment.settings.idleTimeout)
+            }
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+        resumeReads()
+        logAccess(request, status: request.status, note: nil)
+    }
+
+    /// The exchange failed before any of its response went out: an error page instead.
+    private func failBeforeResponse(_ request: Proxied, _ page: ErrorPage) {
+        request.timeout?.cancel()
+        if !request.responseStarted { logAccess(request, status: page.status.code, note: page.code) }
+        request.responseStarted = true
+        let unread = !request.requestEnded
+        state = .idle
+        // A body still arriving would have to be read to the end first; closing is cheaper and just as clear.
+        respond(page, to: request.head, thenClose: unread, logged: true)
+        resumeReads()
+    }
+
+    // MARK: - Answers from the edge itself
+
+    private func redirect(_ head: HTTPRequestHead, host: String, path: String, port: Int) {
+        let authority = port == 443 ? host : "\(host):\(port)"
+        var headers = HTTPHeaders()
+        headers.add(name: "Location", value: "https://\(authority)\(path)")
+        headers.add(name: "Content-Length", value: "0")
+        writeResponse(head, status: .permanentRedirect, headers: headers, body: nil, thenClose: false,
+            discardBody: true)
+    }
+
+    private func answerLocally(_ head: HTTPRequestHead, responder: any LocalResponder, body: ByteBuffer) {
+        guard let context else { return }
+        state = .discarding(closeAfter: false)
+        pauseReads()
+        let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let started = NIODeadline.now()
+        context.eventLoop.makeFutureWithTask {
+            await responder.respond(to: head, body: body, peer: peer)
+        }.whenSuccess { response in
+            let handler = loopBound.value
+            var headers = response.headers
+            headers.replaceOrAdd(name: "Content-Length", value: "\(response.body.readableBytes)")
+            handler.state = .idle
+            handler.writeResponse(head, status: response.status, headers: headers, body: response.body,
+                thenClose: false, discardBody: false)
+            handler.resumeReads()
+            handler.environment.metrics.requestFinished(
+                method: head.method.rawValue, status: response.status.code,
+                seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
+                bytesIn: body.readableBytes, bytesOut: response.body.readableBytes)
+        }
+    }
+
+    private func tooLarge(_ limit: Int) -> ErrorPage {
+        ErrorPage(status: .payloadTooLarge, code: "body_too_large",
+            message: "The request body is larger than \(limit) bytes.")
+    }
+
+    private func respond(
+        _ page: ErrorPage,
+        to head: HTTPRequestHead,
+        thenClose: Bool,
+        discardBody: Bool = false,
+        logged: Bool = false
+    ) {
+        let (headers, body) = page.response(accept: head.headers["accept"].first)
+        if !logged {
+            environment.metrics.requestFinished(
+                method: head.method.rawValue, status: page.status.code, seconds: 0, bytesIn: 0,
+                bytesOut: body.readableBytes)
+        }
+        writeResponse(head, status: page.status, headers: headers, body: body, thenClose: thenClose,
+            discardBody: discardBody)
+    }
+
+    private func respondAndClose(_ page: ErrorPage, version: HTTPVersion) {
+        respond(page, to: HTTPRequestHead(version: version, method: .GET, uri: "/"), thenClose: true)
+    }
+
+    /// Writes a whole response the edge made. With `discardBody`, the rest of the request is read and dropped
+    /// before the next one; with `thenClose`, the connection closes once it is out.
+    private func writeResponse(
+        _ request: HTTPRequestHead,
+        status: HTTPResponseStatus,
+        headers: HTTPHeaders,
+        body: ByteBuffer?,
+        thenClose: Bool,
+        discardBody: Bool
+    ) {
+        guard let context else { return }
+        var headers = headers
+        let close = thenClose || !request.isKeepAlive
+        if close { headers.replaceOrAdd(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: request.version, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if let body, body.readableBytes > 0, request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+        if close {
+            let channel = context.channel
+            promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            state = .discarding(closeAfter: true)
+        } else if discardBody {
+            state = .discarding(closeAfter: false)
+        } else {
+            armIdleTimer(environment.settings.idleTimeout)
+        }
+    }
+
+    // MARK: - Logging
+
+    private func logAccess(_ request: Proxied, status: UInt, note: String?) {
+        let seconds = Double((NIODeadline.now() - request.started).nanoseconds) / 1e9
+        environment.metrics.requestFinished(
+            method: request.head.method.rawValue, status: status, seconds: seconds,
+            bytesIn: request.bytesIn, bytesOut: request.bytesOut)
+        var metadata: Logger.Metadata = [
+            "method": "\(request.head.method.rawValue)", "host": "\(request.host)",
+            "path": "\(Self.originForm(request.head.uri))", "status": "\(status)",
+            "bytes_in": "\(request.bytesIn)", "bytes_out": "\(request.bytesOut)",
+            "duration_ms": "\(Int(seconds * 1000))",
+        ]
+        if let session = request.session { metadata["session"] = "\(session.id)" }
+        if let note { metadata["note"] = "\(note)" }
+        logger.info("request", metadata: metadata)
+    }
+
+    /// The path and query of a request target, whether it came in origin form or absolute form.
+    static func originForm(_ uri: String) -> String {
+        guard let schemeEnd = uri.range(of: "://") else { return uri.isEmpty ? "/" : uri }
+        let rest = uri[schemeEnd.upperBound...]
+        guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
+        let target = String(rest[slash...])
+        return target.hasPrefix("?") ? "/" + target : target
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+
+/// The edge's counters, rendered in the Prometheus text format. Few enough series that one lock is cheap; label
+/// values come from small fixed sets (methods outside the standard ones count as OTHER), so a client cannot blow
+/// the series up.
+public final class EdgeMetrics: Sendable {
+    /// Upper bounds of the request duration histogram, in seconds.
+    static let durationBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT"]
+
+    private struct State {
+        var requests: [String: Int] = [:]  // "method,status"
+        var durationCounts = [Int](repeating: 0, count: EdgeMetrics.durationBuckets.count)
+        var durationSum = 0.0
+        var durationTotal = 0
+        var proxyErrors: [String: Int] = [:]
+        var handshakes: [String: Int] = [:]
+        var bytesIn = 0
+        var bytesOut = 0
+    }
+
+    private let state = Mutex(State())
+    /// Read when rendering: values that live elsewhere (sessions, RTT, DTLS counters).
+    private let gauges: Mutex<[@Sendable () -> [(String, Double)]]> = Mutex([])
+
+    public init() {}
+
+    func requestFinished(method: String, status: UInt, seconds: Double, bytesIn: Int, bytesOut: Int) {
+        let method = Self.knownMethods.contains(method) ? method : "OTHER"
+        state.withLock { state in
+            state.requests["\(method),\(status)", default: 0] += 1
+            for (index, bound) in Self.durationBuckets.enumerated() where seconds <= bound {
+                state.durationCounts[index] += 1
+            }
+            state.durationSum += seconds
+            state.durationTotal += 1
+            state.bytesIn += bytesIn
+            state.bytesOut += bytesOut
+        }
+    }
+
+    /// A request the proxy could not complete: `no_tunnel`, `timeout`, `local_unavailable`, `aborted`, ...
+    func proxyError(_ type: String) {
+        state.withLock { $0.proxyErrors[type, default: 0] += 1 }
+    }
+
+    public func handshake(_ result: String) {
+        state.withLock { $0.handshakes[result, default: 0] += 1 }
+    }
+
+    /// Adds series computed at render time (name with labels, value).
+    public func addGauges(_ source: @escaping @Sendable () -> [(String, Double)]) {
+        gauges.withLock { $0.append(source) }
+    }
+
+    public func render() -> String {
+        let snapshot = state.withLock { $0 }
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        family("hopgate_http_requests_total", "counter", "HTTP requests answered, by method and status.")
+        for (key, count) in snapshot.requests.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: ",")
+            out += "hopgate_http_requests_total{method=\"\(parts[0])\",status=\"\(parts[1])\"} \(count)\n"
+        }
+        family("hopgate_http_request_duration_seconds", "histogram", "Time from request head to response end.")
+        for (index, bound) in Self.durationBuckets.enumerated() {
+            out += "hopgate_http_request_duration_seconds_bucket{le=\"\(bound)\"} \(snapshot.durationCounts[index])\n"
+        }
+        out += "hopgate_http_request_duration_seconds_bucket{le=\"+Inf\"} \(snapshot.durationTotal)\n"
+        out += "hopgate_http_request_duration_seconds_sum \(snapshot.durationSum)\n"
+        out += "hopgate_http_request_duration_seconds_count \(snapshot.durationTotal)\n"
+        family("hopgate_proxy_errors_total", "counter", "Requests the proxy could not complete, by type.")
+        for (type, count) in snapshot.proxyErrors.sorted(by: { $0.key < $1.key }) {
+            out += "hopgate_proxy_errors_total{type=\"\(type)\"} \(count)\n"
+        }
+        family("hopgate_dtls_handshakes_total", "counter", "Tunnel handshakes, by result.")
+        for (result, count) in snapshot.handshakes.sorted(by: { $0.key < $1.key }) {
+            out += "hopgate_dtls_handshakes_total{result=\"\(result)\"} \(count)\n"
+        }
+        family("hopgate_http_bytes_received_total", "counter", "Request body bytes received from browsers.")
+        out += "hopgate_http_bytes_received_total \(snapshot.bytesIn)\n"
+        family("hopgate_http_bytes_sent_total", "counter", "Response body bytes sent to browsers.")
+        out += "hopgate_http_bytes_sent_total \(snapshot.bytesOut)\n"
+        let sources = gauges.withLock { $0 }
+        var declared = Set<String>()
+        for source in sources {
+            for (series, value) in source() {
+                let name = String(series.prefix { $0 != "{" })
+                if declared.insert(name).inserted { out += "# TYPE \(name) gauge\n" }
+                out += "\(series) \(value)\n"
+            }
+        }
+        return out
+    }
+}

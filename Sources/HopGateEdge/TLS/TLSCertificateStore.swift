@@ -1,0 +1,69 @@
+import HopGateDTLS
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// The certificates the HTTPS listener serves, chosen per SNI name at each handshake: PEM files now, ACME later
+/// through `install`. Replacing one takes effect at the next handshake, without a restart.
+public final class TLSCertificateStore: Sendable {
+    public struct Entry: Sendable {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        /// The PEM it came from, for the DTLS listener and for display.
+        public let pem: DTLSCertificate
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    /// Served when no name matches (and to clients that send no SNI).
+    private let fallbackName: String
+
+    public init(fallbackName: String) {
+        self.fallbackName = fallbackName.lowercased()
+    }
+
+    /// Serves `certificate` for each of `names` (`*.example.com` covers one label). Throws when the PEM does not
+    /// parse.
+    public func install(_ certificate: DTLSCertificate, for names: [String]) throws {
+        let chain = try NIOSSLCertificate.fromPEMBytes(Array(certificate.chainPEM.utf8))
+        let key = try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem)
+        guard !chain.isEmpty else { throw NIOSSLError.failedToLoadCertificate }
+        let entry = Entry(chain: chain, key: key, pem: certificate)
+        entries.withLock { entries in
+            for name in names { entries[name.lowercased()] = entry }
+        }
+    }
+
+    /// The entry for a server name: exact, then the wildcard one label up, then the fallback.
+    public func entry(for serverName: String?) -> Entry? {
+        entries.withLock { entries in
+            if let name = serverName?.lowercased() {
+                if let exact = entries[name] { return exact }
+                if let dot = name.firstIndex(of: "."), let wildcard = entries["*" + name[dot...]] { return wildcard }
+            }
+            return entries[fallbackName] ?? entries.values.first
+        }
+    }
+
+    /// A server context that picks the certificate per handshake, offering `alpn`.
+    func makeServerContext(alpn: [String] = ["http/1.1"]) throws -> NIOSSLContext {
+        guard let fallback = entry(for: nil) else {
+            throw NIOSSLError.failedToLoadCertificate
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: fallback.chain.map { .certificate($0) },
+            privateKey: .privateKey(fallback.key)
+        )
+        configuration.applicationProtocols = alpn
+        configuration.sslContextCallback = { [self] values, promise in
+            guard let entry = self.entry(for: values.serverHostname) else {
+                promise.succeed(.noChanges)
+                return
+            }
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = entry.chain.map { .certificate($0) }
+            override.privateKey = .privateKey(entry.key)
+            promise.succeed(override)
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+}
