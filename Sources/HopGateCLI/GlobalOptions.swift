@@ -12,7 +12,7 @@ struct GlobalOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "Where domains are stored: sqlite:PATH or postgres://USER@HOST:PORT/DB (any libpq URL). "
-                + "Default: sqlite:\(DatabaseLocation.defaultSQLitePath()). (env: HOPGATE_DATABASE)",
+                + "Default: sqlite:\(DatabaseLocation.defaultSQLitePath()). (env: HOPGATE_DATABASE, HOP_DB_DSN)",
             valueName: "url"
         )
     )
@@ -53,7 +53,7 @@ struct GlobalOptions: ParsableArguments {
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     func databaseLocation() throws -> DatabaseLocation {
-        guard let text = database ?? environment["HOPGATE_DATABASE"], !text.isEmpty else {
+        guard let text = setting(database, "HOPGATE_DATABASE", "HOP_DB_DSN"), !text.isEmpty else {
             return .sqlite(path: DatabaseLocation.defaultSQLitePath())
         }
         return try DatabaseLocation(parsing: text)

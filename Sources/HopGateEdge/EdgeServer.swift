@@ -157,7 +157,7 @@ public final class EdgeServer: Service {
         }
         logger.info(
             "edge listening",
-            metadata: bound.mapValues { "\($0)" }.reduce(into: ["domain": "\(configuration.mainDomain)"]) {
+            metadata: bound.mapValues { $0.hostAndPort }.reduce(into: ["domain": "\(configuration.mainDomain)"]) {
                 $0[$1.key] = .string($1.value)
             }
         )
@@ -177,5 +177,14 @@ public final class EdgeServer: Service {
         }
         try? await metricsListener?.close()
         logger.info("edge stopped")
+    }
+}
+
+extension SocketAddress {
+    /// `127.0.0.1:8443` or `[::1]:8443`, as people write addresses.
+    public var hostAndPort: String {
+        let host = ipAddress ?? "?"
+        let port = self.port.map(String.init) ?? "?"
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

@@ -132,7 +132,7 @@ public final class AdminAPI: LocalResponder {
             let status = try? await session.status().get()
             let rtt = status?.roundTripMilliseconds.map { "\($0)" } ?? "null"
             sessions.append(
-                "{\"id\":\(session.id),\"peer\":\(JSONBody.quote("\(session.peer)")),"
+                "{\"id\":\(session.id),\"peer\":\(JSONBody.quote(session.peer.hostAndPort)),"
                     + "\"paths\":[\(session.pathPrefixes.map(JSONBody.quote).joined(separator: ","))],"
                     + "\"client_version\":\(JSONBody.quote(session.clientVersion)),"
                     + "\"connected_at\":\(JSONBody.quote(Timestamp.format(session.connectedAt))),"

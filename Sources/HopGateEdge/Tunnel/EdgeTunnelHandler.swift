@@ -108,7 +108,7 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
         guard limiter.beginAttempt(keys, now: startedAt) else {
             logger.warning(
                 "tunnel handshake rate-limited",
-                metadata: ["peer": "\(runner.peer)", "domain": "\(domain)"]
+                metadata: ["peer": "\(runner.peer.hostAndPort)", "domain": "\(domain)"]
             )
             runner.driver.verdict(.rateLimited)
             return
@@ -138,7 +138,7 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
         logger.info(
             "tunnel session up",
             metadata: [
-                "session": "\(welcome.sessionID)", "domain": "\(welcome.boundDomain)", "peer": "\(runner.peer)",
+                "session": "\(welcome.sessionID)", "domain": "\(welcome.boundDomain)", "peer": "\(runner.peer.hostAndPort)",
                 "paths": "\(session.pathPrefixes.joined(separator: ","))", "client": "\(hello.clientVersion)",
             ]
         )
@@ -148,7 +148,7 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
     fileprivate func rejected(_ runner: EdgeSessionRunner, _ reject: SessionHandshakeMessage.Reject) {
         logger.notice(
             "tunnel handshake rejected",
-            metadata: ["peer": "\(runner.peer)", "code": "\(reject.code)", "reason": "\(reject.message)"]
+            metadata: ["peer": "\(runner.peer.hostAndPort)", "code": "\(reject.code)", "reason": "\(reject.message)"]
         )
     }
 
