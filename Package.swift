@@ -167,6 +167,7 @@ let package = Package(
             dependencies: ["HopGateStore", "HopGateTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "HopGateCLITests", dependencies: ["HopGateCore", "HopGateTestSupport"]),
+        .testTarget(name: "HopGateEndToEndTests", dependencies: ["HopGateTestSupport"]),
         .testTarget(
             name: "HopGateEdgeTests",
             dependencies: [

@@ -20,44 +20,74 @@ struct ConnectCommand: AsyncParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Option(help: ArgumentHelp(
-        "The edge: HOST or HOST:PORT (UDP; default port 443). (env: HOPGATE_SERVER, HOP_CLIENT_SERVER_ADDR)",
-        valueName: "host[:port]"))
+    @Option(
+        help: ArgumentHelp(
+            "The edge: HOST or HOST:PORT (UDP; default port 443). (env: HOPGATE_SERVER, HOP_CLIENT_SERVER_ADDR)",
+            valueName: "host[:port]"
+        )
+    )
     var server: String?
 
-    @Option(help: ArgumentHelp(
-        "The domain to serve, registered on the edge. (env: HOPGATE_DOMAIN, HOP_CLIENT_DOMAIN)", valueName: "domain"))
+    @Option(
+        help: ArgumentHelp(
+            "The domain to serve, registered on the edge. (env: HOPGATE_DOMAIN, HOP_CLIENT_DOMAIN)",
+            valueName: "domain"
+        )
+    )
     var domain: String?
 
-    @Option(help: ArgumentHelp(
-        "The domain's client API key. (env: HOPGATE_CLIENT_API_KEY, HOP_CLIENT_API_KEY)", valueName: "key"))
+    @Option(
+        help: ArgumentHelp(
+            "The domain's client API key. (env: HOPGATE_CLIENT_API_KEY, HOP_CLIENT_API_KEY)",
+            valueName: "key"
+        )
+    )
     var key: String?
 
-    @Option(help: ArgumentHelp(
-        "The local service for every path: HOST:PORT or PORT. (env: HOPGATE_TO, HOP_CLIENT_LOCAL_TARGET)",
-        valueName: "host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "The local service for every path: HOST:PORT or PORT. (env: HOPGATE_TO, HOP_CLIENT_LOCAL_TARGET)",
+            valueName: "host:port"
+        )
+    )
     var to: String?
 
-    @Option(help: ArgumentHelp(
-        "A local service for one path prefix: /PREFIX=HOST:PORT; repeatable. (env: HOPGATE_ROUTES, comma-separated)",
-        valueName: "prefix=host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "A local service for one path prefix: /PREFIX=HOST:PORT; repeatable. (env: HOPGATE_ROUTES, comma-separated)",
+            valueName: "prefix=host:port"
+        )
+    )
     var route: [String] = []
 
-    @Option(help: ArgumentHelp(
-        "Trust only the CAs in this PEM file for the edge's certificate. (env: HOPGATE_CA_FILE)", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Trust only the CAs in this PEM file for the edge's certificate. (env: HOPGATE_CA_FILE)",
+            valueName: "path"
+        )
+    )
     var caFile: String?
 
-    @Option(help: ArgumentHelp(
-        "Accept exactly the edge certificate with this SHA-256 fingerprint. (env: HOPGATE_SERVER_FINGERPRINT)",
-        valueName: "sha256"))
+    @Option(
+        help: ArgumentHelp(
+            "Accept exactly the edge certificate with this SHA-256 fingerprint. (env: HOPGATE_SERVER_FINGERPRINT)",
+            valueName: "sha256"
+        )
+    )
     var serverFingerprint: String?
 
-    @Option(help: ArgumentHelp(
-        "The name the edge's certificate must carry. Default: the host of --server. (env: HOPGATE_SERVER_NAME)",
-        valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "The name the edge's certificate must carry. Default: the host of --server. (env: HOPGATE_SERVER_NAME)",
+            valueName: "name"
+        )
+    )
     var serverName: String?
 
-    @Flag(help: "Do not verify the edge's certificate at all (anyone on the path can read the tunnel). (env: HOPGATE_INSECURE)")
+    @Flag(
+        help:
+            "Do not verify the edge's certificate at all (anyone on the path can read the tunnel). (env: HOPGATE_INSECURE)"
+    )
     var insecure = false
 
     func run() async throws {
@@ -131,7 +161,8 @@ struct ConnectCommand: AsyncParsableCommand {
             verification = .caFile(path)
         } else if enabled(insecure, "HOPGATE_INSECURE") {
             logger.warning(
-                "INSECURE: the edge's certificate is not verified; anyone on the network path can impersonate it")
+                "INSECURE: the edge's certificate is not verified; anyone on the network path can impersonate it"
+            )
             verification = .insecure
         } else {
             verification = .systemTrustStore
@@ -141,7 +172,13 @@ struct ConnectCommand: AsyncParsableCommand {
             verification: verification
         )
         return TunnelClientService.Settings(
-            host: host, port: port, dtls: dtls, domain: domain, key: key, clientVersion: HopGateVersion.current)
+            host: host,
+            port: port,
+            dtls: dtls,
+            domain: domain,
+            key: key,
+            clientVersion: HopGateVersion.current
+        )
     }
 
     private func targets() throws -> [LocalTarget] {
@@ -159,8 +196,11 @@ struct ConnectCommand: AsyncParsableCommand {
                     throw ValidationError("--route: '\(route)' is not /PREFIX=HOST:PORT")
                 }
                 targets.append(
-                    try LocalTarget(parsing: String(route[route.index(after: equals)...]),
-                        pathPrefix: String(route[..<equals])))
+                    try LocalTarget(
+                        parsing: String(route[route.index(after: equals)...]),
+                        pathPrefix: String(route[..<equals])
+                    )
+                )
             }
         } catch let error as LocalTargetError {
             throw ValidationError(error.message)

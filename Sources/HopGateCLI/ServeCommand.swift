@@ -24,64 +24,107 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Option(help: ArgumentHelp(
-        "The main (control) domain: the admin API is served on it. Default in --dev: edge.localhost. "
-            + "(env: HOPGATE_DOMAIN, HOP_SERVER_DOMAIN)", valueName: "domain"))
+    @Option(
+        help: ArgumentHelp(
+            "The main (control) domain: the admin API is served on it. Default in --dev: edge.localhost. "
+                + "(env: HOPGATE_DOMAIN, HOP_SERVER_DOMAIN)",
+            valueName: "domain"
+        )
+    )
     var domain: String?
 
-    @Option(help: ArgumentHelp(
-        "The HTTPS listener. Default: :443 (:8443 on loopback in --dev). (env: HOPGATE_HTTPS_LISTEN, "
-            + "HOP_SERVER_HTTPS_LISTEN)", valueName: "host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "The HTTPS listener. Default: :443 (:8443 on loopback in --dev). (env: HOPGATE_HTTPS_LISTEN, "
+                + "HOP_SERVER_HTTPS_LISTEN)",
+            valueName: "host:port"
+        )
+    )
     var httpsListen: String?
 
-    @Option(help: ArgumentHelp(
-        "The HTTP listener (ACME challenges, and redirects to HTTPS), or off. Default: :80 (:8080 in --dev). "
-            + "(env: HOPGATE_HTTP_LISTEN, HOP_SERVER_HTTP_LISTEN)", valueName: "host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "The HTTP listener (ACME challenges, and redirects to HTTPS), or off. Default: :80 (:8080 in --dev). "
+                + "(env: HOPGATE_HTTP_LISTEN, HOP_SERVER_HTTP_LISTEN)",
+            valueName: "host:port"
+        )
+    )
     var httpListen: String?
 
-    @Option(help: ArgumentHelp(
-        "The DTLS (UDP) listener clients dial. Default: :443 (:8443 in --dev). (env: HOPGATE_DTLS_LISTEN, "
-            + "HOP_SERVER_DTLS_LISTEN)", valueName: "host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "The DTLS (UDP) listener clients dial. Default: :443 (:8443 in --dev). (env: HOPGATE_DTLS_LISTEN, "
+                + "HOP_SERVER_DTLS_LISTEN)",
+            valueName: "host:port"
+        )
+    )
     var dtlsListen: String?
 
-    @Option(help: ArgumentHelp(
-        "The Prometheus listener (GET /metrics), or off. Default: 127.0.0.1:9090. (env: HOPGATE_METRICS_LISTEN)",
-        valueName: "host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "The Prometheus listener (GET /metrics), or off. Default: 127.0.0.1:9090. (env: HOPGATE_METRICS_LISTEN)",
+            valueName: "host:port"
+        )
+    )
     var metricsListen: String?
 
-    @Option(help: ArgumentHelp(
-        "The admin API key, or its Argon2id hash from `hopgate keygen --hash`. Without one the admin API is off "
-            + "(--dev makes one and prints it). (env: HOPGATE_ADMIN_KEY, HOP_ADMIN_API_KEY)", valueName: "key"))
+    @Option(
+        help: ArgumentHelp(
+            "The admin API key, or its Argon2id hash from `hopgate keygen --hash`. Without one the admin API is off "
+                + "(--dev makes one and prints it). (env: HOPGATE_ADMIN_KEY, HOP_ADMIN_API_KEY)",
+            valueName: "key"
+        )
+    )
     var adminKey: String?
 
-    @Option(help: ArgumentHelp(
-        "A PEM certificate chain for the main domain (and any names it covers). (env: HOPGATE_TLS_CERTIFICATE)",
-        valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A PEM certificate chain for the main domain (and any names it covers). (env: HOPGATE_TLS_CERTIFICATE)",
+            valueName: "path"
+        )
+    )
     var tlsCertificate: String?
 
-    @Option(help: ArgumentHelp(
-        "The PEM private key for --tls-certificate. (env: HOPGATE_TLS_KEY)", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "The PEM private key for --tls-certificate. (env: HOPGATE_TLS_KEY)",
+            valueName: "path"
+        )
+    )
     var tlsKey: String?
 
-    @Option(help: ArgumentHelp(
-        "Seconds to wait for a response head before answering 504. Default: 60. (env: HOPGATE_UPSTREAM_TIMEOUT)",
-        valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds to wait for a response head before answering 504. Default: 60. (env: HOPGATE_UPSTREAM_TIMEOUT)",
+            valueName: "seconds"
+        )
+    )
     var upstreamTimeout: Double?
 
-    @Option(help: ArgumentHelp(
-        "The largest request body in bytes (larger: 413). Default: no limit. (env: HOPGATE_MAX_BODY_BYTES)",
-        valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "The largest request body in bytes (larger: 413). Default: no limit. (env: HOPGATE_MAX_BODY_BYTES)",
+            valueName: "bytes"
+        )
+    )
     var maxBodyBytes: Int?
 
-    @Option(help: ArgumentHelp(
-        "X-Forwarded-For and Forwarded from clients: none (replace them) or all (append: the edge is behind a "
-            + "trusted proxy). Default: none. (env: HOPGATE_TRUST_FORWARDED)", valueName: "none|all"),
-        completion: .list(["none", "all"]))
+    @Option(
+        help: ArgumentHelp(
+            "X-Forwarded-For and Forwarded from clients: none (replace them) or all (append: the edge is behind a "
+                + "trusted proxy). Default: none. (env: HOPGATE_TRUST_FORWARDED)",
+            valueName: "none|all"
+        ),
+        completion: .list(["none", "all"])
+    )
     var trustForwarded: String?
 
-    @Option(help: ArgumentHelp(
-        "Seconds in-flight requests may run on after SIGTERM. Default: 30. (env: HOPGATE_SHUTDOWN_GRACE)",
-        valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds in-flight requests may run on after SIGTERM. Default: 30. (env: HOPGATE_SHUTDOWN_GRACE)",
+            valueName: "seconds"
+        )
+    )
     var shutdownGrace: Double?
 
     @Flag(help: "Loopback only, self-signed certificate, embedded store, a printed admin key. (env: HOPGATE_DEV)")
@@ -120,8 +163,11 @@ struct ServeCommand: AsyncParsableCommand {
                 ) { bound in
                     if isDev {
                         DevModeBanner.print(
-                            mainDomain: configuration.mainDomain, bound: bound, fingerprint: fingerprint,
-                            generatedAdminKey: generatedKey)
+                            mainDomain: configuration.mainDomain,
+                            bound: bound,
+                            fingerprint: fingerprint,
+                            generatedAdminKey: generatedKey
+                        )
                     }
                 }
                 let group = ServiceGroup(
@@ -147,24 +193,44 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return isDev ? ListenAddress(host: loopback, port: dev) : try ListenAddress(parsing: production)
         }
-        guard let https = try address(httpsListen, ["HOPGATE_HTTPS_LISTEN", "HOP_SERVER_HTTPS_LISTEN"], dev: 8443,
-            production: ":443")
+        guard
+            let https = try address(
+                httpsListen,
+                ["HOPGATE_HTTPS_LISTEN", "HOP_SERVER_HTTPS_LISTEN"],
+                dev: 8443,
+                production: ":443"
+            )
         else { throw ValidationError("the HTTPS listener cannot be off") }
-        let http = try address(httpListen, ["HOPGATE_HTTP_LISTEN", "HOP_SERVER_HTTP_LISTEN"], dev: 8080,
-            production: ":80")
-        guard let dtls = try address(dtlsListen, ["HOPGATE_DTLS_LISTEN", "HOP_SERVER_DTLS_LISTEN"], dev: 8443,
-            production: ":443")
+        let http = try address(
+            httpListen,
+            ["HOPGATE_HTTP_LISTEN", "HOP_SERVER_HTTP_LISTEN"],
+            dev: 8080,
+            production: ":80"
+        )
+        guard
+            let dtls = try address(
+                dtlsListen,
+                ["HOPGATE_DTLS_LISTEN", "HOP_SERVER_DTLS_LISTEN"],
+                dev: 8443,
+                production: ":443"
+            )
         else { throw ValidationError("the DTLS listener cannot be off") }
         let metrics = try address(metricsListen, ["HOPGATE_METRICS_LISTEN"], dev: 9090, production: "127.0.0.1:9090")
-        guard let name = setting(domain, "HOPGATE_DOMAIN", "HOP_SERVER_DOMAIN") ?? (isDev ? "edge.localhost" : nil) else {
+        guard let name = setting(domain, "HOPGATE_DOMAIN", "HOP_SERVER_DOMAIN") ?? (isDev ? "edge.localhost" : nil)
+        else {
             throw ValidationError("give the main domain: --domain edge.example.com (or HOPGATE_DOMAIN)")
         }
         let mainDomain: String
         do { mainDomain = try DomainName(validating: name).value } catch {
             throw ValidationError("--domain: \(error)")
         }
-        var configuration = EdgeConfiguration(mainDomain: mainDomain, https: https, http: http, dtls: dtls,
-            metrics: metrics)
+        var configuration = EdgeConfiguration(
+            mainDomain: mainDomain,
+            https: https,
+            http: http,
+            dtls: dtls,
+            metrics: metrics
+        )
         if let seconds = try number(upstreamTimeout, "HOPGATE_UPSTREAM_TIMEOUT") {
             configuration.proxy.upstreamTimeout = .milliseconds(Int64(seconds * 1000))
         }
@@ -204,10 +270,11 @@ struct ServeCommand: AsyncParsableCommand {
                 try store.install(certificate, for: [mainDomain])
             case (nil, nil) where isDev:
                 let names = [mainDomain, "*.\(mainDomain)", "localhost", "*.localhost"]
-                try store.install(try DTLSCertificate.selfSigned(names: names), for: names)
+                try store.install(try devCertificate(names: names), for: names)
             case (nil, nil):
                 throw ValidationError(
-                    "give --tls-certificate and --tls-key (PEM files) for \(mainDomain), or use --dev")
+                    "give --tls-certificate and --tls-key (PEM files) for \(mainDomain), or use --dev"
+                )
             default:
                 throw ValidationError("--tls-certificate and --tls-key go together")
             }
@@ -219,6 +286,36 @@ struct ServeCommand: AsyncParsableCommand {
         return store
     }
 
+    /// Dev mode's self-signed certificate, kept beside the embedded store so a restarted edge keeps its fingerprint
+    /// (clients pin it with --server-fingerprint).
+    private func devCertificate(names: [String]) throws -> DTLSCertificate {
+        let directory: String
+        if case .sqlite(let path) = try globals.databaseLocation() {
+            directory = (path as NSString).deletingLastPathComponent
+        } else {
+            directory = (DatabaseLocation.defaultSQLitePath() as NSString).deletingLastPathComponent
+        }
+        let certificatePath = directory + "/dev-certificate.pem"
+        let keyPath = directory + "/dev-key.pem"
+        let namesPath = directory + "/dev-names.txt"
+        let wanted = names.joined(separator: "\n")
+        if let saved = try? String(contentsOfFile: namesPath, encoding: .utf8), saved == wanted,
+            let certificate = try? DTLSCertificate.load(chainPath: certificatePath, keyPath: keyPath)
+        {
+            return certificate
+        }
+        let certificate = try DTLSCertificate.selfSigned(names: names)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        FileManager.default.createFile(
+            atPath: keyPath,
+            contents: Data(certificate.privateKeyPEM.utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
+        try Data(certificate.chainPEM.utf8).write(to: URL(fileURLWithPath: certificatePath))
+        try Data(wanted.utf8).write(to: URL(fileURLWithPath: namesPath))
+        return certificate
+    }
+
     private func prepare(_ store: any DomainStore, migrate: Bool, logger: Logger) async throws {
         let status = try await store.migrationStatus()
         guard !status.pending.isEmpty else { return }
@@ -226,7 +323,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw HopGateError(
                 .configuration,
                 "the database has \(status.pending.count) pending migration(s): run `hopgate migrate`, "
-                    + "or start with --migrate")
+                    + "or start with --migrate"
+            )
         }
         let applied = try await store.migrate()
         logger.info("migrated the database", metadata: ["applied": "\(applied.map(\.version))"])
@@ -249,8 +347,12 @@ struct ServeCommand: AsyncParsableCommand {
 
 /// What `hopgate serve --dev` prints once it listens: where, the admin key, and what to type next.
 enum DevModeBanner {
-    static func print(mainDomain: String, bound: [String: SocketAddress], fingerprint: String,
-                      generatedAdminKey: String?) {
+    static func print(
+        mainDomain: String,
+        bound: [String: SocketAddress],
+        fingerprint: String,
+        generatedAdminKey: String?
+    ) {
         let httpsPort = bound["https"]?.port ?? 8443
         let dtlsPort = bound["dtls"]?.port ?? 8443
         var lines = [
@@ -260,7 +362,9 @@ enum DevModeBanner {
             "  DTLS    127.0.0.1:\(dtlsPort)/udp   certificate sha256 \(fingerprint)",
         ]
         if let http = bound["http"]?.port { lines.append("  HTTP    http://127.0.0.1:\(http)   (redirects to HTTPS)") }
-        if let metrics = bound["metrics"] { lines.append("  metrics http://\(metrics.ipAddress ?? "127.0.0.1"):\(metrics.port ?? 0)/metrics") }
+        if let metrics = bound["metrics"] {
+            lines.append("  metrics http://\(metrics.ipAddress ?? "127.0.0.1"):\(metrics.port ?? 0)/metrics")
+        }
         if let key = generatedAdminKey { lines.append("  admin key (shown once): \(key)") }
         lines += [
             "",

@@ -219,7 +219,12 @@ private final class LocalExchange: @unchecked Sendable {
 
     func localClosedEarly() {
         guard !failed else { return }
-        fail(AbortReason(.localServiceUnavailable, "the local service \(target.host):\(target.port) closed the connection"))
+        fail(
+            AbortReason(
+                .localServiceUnavailable,
+                "the local service \(target.host):\(target.port) closed the connection"
+            )
+        )
     }
 
     private func fail(_ reason: AbortReason) {

@@ -34,8 +34,14 @@ public final class TunnelClientService: Service {
         public var initialBackoff: Duration = .milliseconds(500)
         public var maximumBackoff: Duration = .seconds(30)
 
-        public init(host: String, port: Int, dtls: DTLSClientConfiguration, domain: String, key: String,
-                    clientVersion: String) {
+        public init(
+            host: String,
+            port: Int,
+            dtls: DTLSClientConfiguration,
+            domain: String,
+            key: String,
+            clientVersion: String
+        ) {
             self.host = host
             self.port = port
             self.dtls = dtls
@@ -50,8 +56,12 @@ public final class TunnelClientService: Service {
     private let logger: Logger
     private let group: any EventLoopGroup
 
-    public init(settings: Settings, forwarder: LocalForwarder, logger: Logger,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    public init(
+        settings: Settings,
+        forwarder: LocalForwarder,
+        logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.settings = settings
         self.forwarder = forwarder
         self.logger = logger
@@ -62,8 +72,13 @@ public final class TunnelClientService: Service {
         var failures = 0
         var token: [UInt8]?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            logger.info("connecting", metadata: ["server": "\(settings.host):\(settings.port)",
-                "domain": "\(settings.domain)"])
+            logger.info(
+                "connecting",
+                metadata: [
+                    "server": "\(settings.host):\(settings.port)",
+                    "domain": "\(settings.domain)",
+                ]
+            )
             let connection: TunnelClientConnection
             do {
                 connection = try await connect(token: token)
@@ -76,20 +91,26 @@ public final class TunnelClientService: Service {
             } catch {
                 failures += 1
                 let delay = backoff(after: failures)
-                logger.warning("reconnecting", metadata: [
-                    "in_seconds": "\(Self.seconds(delay))", "reason": "\(Self.explain(error))",
-                ])
+                logger.warning(
+                    "reconnecting",
+                    metadata: [
+                        "in_seconds": "\(Self.seconds(delay))", "reason": "\(Self.explain(error))",
+                    ]
+                )
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
                 continue
             }
             failures = 0
             token = connection.welcome.resumptionToken
             let rtt = try? await connection.roundTripMilliseconds()
-            logger.info("connected", metadata: [
-                "domain": "\(connection.welcome.boundDomain)", "session": "\(connection.welcome.sessionID)",
-                "targets": "\(forwarder.targets.map(\.description).joined(separator: ", "))",
-                "rtt_ms": "\(rtt.map { "\($0)" } ?? "pending")",
-            ])
+            logger.info(
+                "connected",
+                metadata: [
+                    "domain": "\(connection.welcome.boundDomain)", "session": "\(connection.welcome.sessionID)",
+                    "targets": "\(forwarder.targets.map(\.description).joined(separator: ", "))",
+                    "rtt_ms": "\(rtt.map { "\($0)" } ?? "pending")",
+                ]
+            )
             let why = await serve(connection)
             if Task.isShuttingDownGracefully || Task.isCancelled {
                 logger.info("stopped", metadata: ["reason": "shutdown"])
@@ -97,9 +118,12 @@ public final class TunnelClientService: Service {
             }
             failures = 1
             let delay = backoff(after: failures)
-            logger.warning("reconnecting", metadata: [
-                "in_seconds": "\(Self.seconds(delay))", "reason": "\(why)",
-            ])
+            logger.warning(
+                "reconnecting",
+                metadata: [
+                    "in_seconds": "\(Self.seconds(delay))", "reason": "\(why)",
+                ]
+            )
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
         }
     }
@@ -153,7 +177,8 @@ public final class TunnelClientService: Service {
             settings.maximumBackoff,
             settings.initialBackoff * Int(1 << min(failures - 1, 16))
         )
-        let nanoseconds = Int64(ceiling.components.seconds) * 1_000_000_000
+        let nanoseconds =
+            Int64(ceiling.components.seconds) * 1_000_000_000
             + ceiling.components.attoseconds / 1_000_000_000
         return .nanoseconds(Int64.random(in: 0...max(nanoseconds, 1)))
     }

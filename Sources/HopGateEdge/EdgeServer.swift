@@ -48,8 +48,13 @@ public struct EdgeConfiguration: Sendable {
     /// How long in-flight requests may run on after SIGTERM.
     public var shutdownGrace: Duration = .seconds(30)
 
-    public init(mainDomain: String, https: ListenAddress, http: ListenAddress?, dtls: ListenAddress,
-                metrics: ListenAddress?) {
+    public init(
+        mainDomain: String,
+        https: ListenAddress,
+        http: ListenAddress?,
+        dtls: ListenAddress,
+        metrics: ListenAddress?
+    ) {
         self.mainDomain = mainDomain
         self.https = https
         self.http = http
@@ -112,8 +117,12 @@ public final class EdgeServer: Service {
             logger: logger
         )
         let https = try await EdgeHTTPListener.bind(
-            host: configuration.https.host, port: configuration.https.port, tls: tls, environment: environment,
-            group: group)
+            host: configuration.https.host,
+            port: configuration.https.port,
+            tls: tls,
+            environment: environment,
+            group: group
+        )
         var bound: [String: SocketAddress] = ["https": https.localAddress!]
         var http: EdgeHTTPListener?
         if let address = configuration.http {
@@ -121,7 +130,12 @@ public final class EdgeServer: Service {
             environment.redirectToHTTPSPort = https.localAddress?.port ?? configuration.https.port
             environment.local = nil
             http = try await EdgeHTTPListener.bind(
-                host: address.host, port: address.port, tls: nil, environment: environment, group: group)
+                host: address.host,
+                port: address.port,
+                tls: nil,
+                environment: environment,
+                group: group
+            )
             bound["http"] = http?.localAddress
         }
         guard let dtlsCertificate = certificates.entry(for: configuration.mainDomain)?.pem else {
@@ -168,9 +182,12 @@ public final class EdgeServer: Service {
             group.addTask { await tunnel.run(grace: grace) }
             // Runs until SIGTERM/SIGINT (or the service group ends); then the drain begins.
             try? await gracefulShutdown()
-            logger.info("edge shutting down: no new connections; in-flight requests may finish", metadata: [
-                "grace_seconds": "\(grace.components.seconds)"
-            ])
+            logger.info(
+                "edge shutting down: no new connections; in-flight requests may finish",
+                metadata: [
+                    "grace_seconds": "\(grace.components.seconds)"
+                ]
+            )
             try? await https.channel.close()
             try? await http?.channel.close()
             group.cancelAll()

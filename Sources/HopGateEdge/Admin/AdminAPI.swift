@@ -71,7 +71,11 @@ public final class AdminAPI: LocalResponder {
             case (.GET, _) where route.hasPrefix("/domains/"):
                 return try await status(String(route.dropFirst("/domains/".count)))
             case (_, "/domains/register"), (_, "/domains/unregister"), (_, "/domains"):
-                return .error(.methodNotAllowed, code: "method_not_allowed", "\(head.method.rawValue) is not allowed here.")
+                return .error(
+                    .methodNotAllowed,
+                    code: "method_not_allowed",
+                    "\(head.method.rawValue) is not allowed here."
+                )
             default:
                 return .error(.notFound, code: "not_found", "No admin endpoint at \(path).")
             }

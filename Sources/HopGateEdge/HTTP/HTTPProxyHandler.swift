@@ -137,9 +137,16 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         }
         let page =
             parserError == .headerOverflow
-            ? ErrorPage(status: .requestHeaderFieldsTooLarge, code: "headers_too_large",
-                message: "The request's headers are too large.")
-            : ErrorPage(status: .badRequest, code: "malformed_request", message: "The request is not valid HTTP/1.1 (\(parserError)).")
+            ? ErrorPage(
+                status: .requestHeaderFieldsTooLarge,
+                code: "headers_too_large",
+                message: "The request's headers are too large."
+            )
+            : ErrorPage(
+                status: .badRequest,
+                code: "malformed_request",
+                message: "The request is not valid HTTP/1.1 (\(parserError))."
+            )
         respondAndClose(page, version: .http1_1)
     }
 
@@ -160,8 +167,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard head.uri.utf8.count <= environment.settings.maximumURIBytes else {
             return respondAndClose(
-                ErrorPage(status: .uriTooLong, code: "uri_too_long",
-                    message: "The request target is longer than \(environment.settings.maximumURIBytes) bytes."),
+                ErrorPage(
+                    status: .uriTooLong,
+                    code: "uri_too_long",
+                    message: "The request target is longer than \(environment.settings.maximumURIBytes) bytes."
+                ),
                 version: head.version
             )
         }
@@ -201,9 +211,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         guard !candidates.isEmpty else {
             environment.metrics.proxyError("no_tunnel")
             return respond(
-                ErrorPage(status: .badGateway, code: "no_tunnel",
-                    message: "No HopGate client is connected for \(host)\(path == "/" ? "" : " and \(path)") right now."),
-                to: head, thenClose: false, discardBody: true
+                ErrorPage(
+                    status: .badGateway,
+                    code: "no_tunnel",
+                    message: "No HopGate client is connected for \(host)\(path == "/" ? "" : " and \(path)") right now."
+                ),
+                to: head,
+                thenClose: false,
+                discardBody: true
             )
         }
         let request = Proxied(head: head, host: host)
@@ -211,7 +226,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             // Answered here, not by the local service: the body then flows at once instead of after curl's 1 s wait.
             context.writeAndFlush(
-                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                promise: nil
+            )
         }
         pauseReads()  // until the exchange is open
         open(request, candidates: candidates[...], path: path)
@@ -228,8 +245,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             environment.metrics.proxyError("busy")
             return failBeforeResponse(
                 request,
-                ErrorPage(status: .serviceUnavailable, code: "tunnel_busy",
-                    message: "Every HopGate client for \(request.host) is busy or going away; try again.")
+                ErrorPage(
+                    status: .serviceUnavailable,
+                    code: "tunnel_busy",
+                    message: "Every HopGate client for \(request.host) is busy or going away; try again."
+                )
             )
         }
         let loopBound = NIOLoopBound((self, request), eventLoop: context.eventLoop)
@@ -258,8 +278,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
                     handler.failBeforeResponse(
                         request,
                         reason?.code == .headersTooLarge
-                            ? ErrorPage(status: .requestHeaderFieldsTooLarge, code: "headers_too_large",
-                                message: "The request's headers do not fit the tunnel.")
+                            ? ErrorPage(
+                                status: .requestHeaderFieldsTooLarge,
+                                code: "headers_too_large",
+                                message: "The request's headers do not fit the tunnel."
+                            )
                             : ErrorPage(status: .badGateway, code: "tunnel_error", message: "\(error)")
                     )
                 }
@@ -283,9 +306,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             handler.environment.metrics.proxyError("timeout")
             handler.failBeforeResponse(
                 request,
-                ErrorPage(status: .gatewayTimeout, code: "upstream_timeout",
+                ErrorPage(
+                    status: .gatewayTimeout,
+                    code: "upstream_timeout",
                     message: "The service behind \(request.host) did not answer within "
-                        + "\(handler.environment.settings.upstreamTimeout.nanoseconds / 1_000_000_000) s.")
+                        + "\(handler.environment.settings.upstreamTimeout.nanoseconds / 1_000_000_000) s."
+                )
             )
         }
     }
@@ -481,8 +507,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         var headers = HTTPHeaders()
         headers.add(name: "Location", value: "https://\(authority)\(path)")
         headers.add(name: "Content-Length", value: "0")
-        writeResponse(head, status: .permanentRedirect, headers: headers, body: nil, thenClose: false,
-            discardBody: true)
+        writeResponse(
+            head,
+            status: .permanentRedirect,
+            headers: headers,
+            body: nil,
+            thenClose: false,
+            discardBody: true
+        )
     }
 
     private func answerLocally(_ head: HTTPRequestHead, responder: any LocalResponder, body: ByteBuffer) {
@@ -499,19 +531,31 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             var headers = response.headers
             headers.replaceOrAdd(name: "Content-Length", value: "\(response.body.readableBytes)")
             handler.state = .idle
-            handler.writeResponse(head, status: response.status, headers: headers, body: response.body,
-                thenClose: false, discardBody: false)
+            handler.writeResponse(
+                head,
+                status: response.status,
+                headers: headers,
+                body: response.body,
+                thenClose: false,
+                discardBody: false
+            )
             handler.resumeReads()
             handler.environment.metrics.requestFinished(
-                method: head.method.rawValue, status: response.status.code,
+                method: head.method.rawValue,
+                status: response.status.code,
                 seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
-                bytesIn: body.readableBytes, bytesOut: response.body.readableBytes)
+                bytesIn: body.readableBytes,
+                bytesOut: response.body.readableBytes
+            )
         }
     }
 
     private func tooLarge(_ limit: Int) -> ErrorPage {
-        ErrorPage(status: .payloadTooLarge, code: "body_too_large",
-            message: "The request body is larger than \(limit) bytes.")
+        ErrorPage(
+            status: .payloadTooLarge,
+            code: "body_too_large",
+            message: "The request body is larger than \(limit) bytes."
+        )
     }
 
     private func respond(
@@ -524,11 +568,21 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         let (headers, body) = page.response(accept: head.headers["accept"].first)
         if !logged {
             environment.metrics.requestFinished(
-                method: head.method.rawValue, status: page.status.code, seconds: 0, bytesIn: 0,
-                bytesOut: body.readableBytes)
+                method: head.method.rawValue,
+                status: page.status.code,
+                seconds: 0,
+                bytesIn: 0,
+                bytesOut: body.readableBytes
+            )
         }
-        writeResponse(head, status: page.status, headers: headers, body: body, thenClose: thenClose,
-            discardBody: discardBody)
+        writeResponse(
+            head,
+            status: page.status,
+            headers: headers,
+            body: body,
+            thenClose: thenClose,
+            discardBody: discardBody
+        )
     }
 
     private func respondAndClose(_ page: ErrorPage, version: HTTPVersion) {
@@ -572,8 +626,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     private func logAccess(_ request: Proxied, status: UInt, note: String?) {
         let seconds = Double((NIODeadline.now() - request.started).nanoseconds) / 1e9
         environment.metrics.requestFinished(
-            method: request.head.method.rawValue, status: status, seconds: seconds,
-            bytesIn: request.bytesIn, bytesOut: request.bytesOut)
+            method: request.head.method.rawValue,
+            status: status,
+            seconds: seconds,
+            bytesIn: request.bytesIn,
+            bytesOut: request.bytesOut
+        )
         var metadata: Logger.Metadata = [
             "method": "\(request.head.method.rawValue)", "host": "\(request.host)",
             "path": "\(Self.originForm(request.head.uri))", "status": "\(status)",

@@ -20,9 +20,11 @@ public enum ProxyHeaders {
     /// `headers` without hop-by-hop fields and those the Connection header names. An upgrade request keeps its
     /// `Connection: upgrade` and `Upgrade`, since the local service must see them.
     static func removingHopByHop(_ headers: HTTPHeaders, keepingUpgrade: Bool = false) -> HTTPHeaders {
-        let named = Set(headers["connection"].flatMap { $0.split(separator: ",") }.map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
-        })
+        let named = Set(
+            headers["connection"].flatMap { $0.split(separator: ",") }.map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            }
+        )
         var result = HTTPHeaders()
         for (name, value) in headers {
             let lower = name.lowercased()

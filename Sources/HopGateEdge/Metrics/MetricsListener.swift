@@ -4,7 +4,11 @@ import NIOPosix
 
 /// The Prometheus endpoint: `GET /metrics` on its own listener (loopback by default), apart from public traffic.
 enum MetricsListener {
-    static func bind(_ address: ListenAddress, metrics: EdgeMetrics, group: any EventLoopGroup) async throws
+    static func bind(
+        _ address: ListenAddress,
+        metrics: EdgeMetrics,
+        group: any EventLoopGroup
+    ) async throws
         -> any Channel
     {
         try await ServerBootstrap(group: group)

@@ -138,7 +138,8 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
         logger.info(
             "tunnel session up",
             metadata: [
-                "session": "\(welcome.sessionID)", "domain": "\(welcome.boundDomain)", "peer": "\(runner.peer.hostAndPort)",
+                "session": "\(welcome.sessionID)", "domain": "\(welcome.boundDomain)",
+                "peer": "\(runner.peer.hostAndPort)",
                 "paths": "\(session.pathPrefixes.joined(separator: ","))", "client": "\(hello.clientVersion)",
             ]
         )

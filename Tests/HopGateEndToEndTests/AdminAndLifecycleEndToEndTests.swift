@@ -1,0 +1,147 @@
+import Foundation
+import HopGateTestSupport
+import Testing
+
+/// The admin API, the client's stops and restarts, and graceful shutdown, with the real binary.
+@Suite(.serialized) struct AdminAndLifecycleEndToEndTests {
+    private func admin(
+        _ edge: EdgeUnderTest,
+        _ method: String,
+        _ path: String,
+        body: String? = nil,
+        key: String? = EdgeUnderTest.adminKey
+    ) async throws -> EdgeUnderTest.CurlResult {
+        var arguments = ["-X", method]
+        if let key { arguments += ["-H", "Authorization: Bearer \(key)"] }
+        if let body { arguments += ["-H", "Content-Type: application/json", "--data", body] }
+        return try await edge.curl(
+            arguments + [edge.url("edge.localhost", "/api/v1/admin" + path)],
+            host: "edge.localhost"
+        )
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theAdminAPIRegistersListsAndUnregistersAndEndsSessions() async throws {
+        let edge = try await EdgeUnderTest()
+        let missing = try await admin(edge, "GET", "/domains", key: nil)
+        #expect(missing.status == 401)
+        let wrong = try await admin(edge, "GET", "/domains", key: String(repeating: "00", count: 32))
+        #expect(wrong.status == 401)
+
+        let registered = try await admin(
+            edge,
+            "POST",
+            "/domains/register",
+            body: #"{"domain":"api.localhost","memo":"m"}"#
+        )
+        #expect(registered.status == 201)
+        let object = try JSONSerialization.jsonObject(with: Data(registered.body.utf8)) as? [String: Any]
+        let key = try #require(object?["client_api_key"] as? String)
+        #expect(key.count == 64)
+        #expect(object?["domain"] as? String == "api.localhost")
+
+        let duplicate = try await admin(edge, "POST", "/domains/register", body: #"{"domain":"api.localhost"}"#)
+        #expect(duplicate.status == 409)
+        let badJSON = try await admin(edge, "POST", "/domains/register", body: "{nope")
+        #expect(badJSON.status == 400)
+        let badDomain = try await admin(edge, "POST", "/domains/register", body: #"{"domain":"no spaces.x"}"#)
+        #expect(badDomain.status == 400)
+        #expect(badDomain.body.contains("\"code\":\"invalid_input\""))
+        let unknown = try await admin(edge, "GET", "/domains/other.localhost")
+        #expect(unknown.status == 404)
+
+        let service = try await LocalService(name: "api")
+        let client = try await edge.connect(domain: "api.localhost", key: key, arguments: ["--to", "\(service.port)"])
+        let list = try await admin(edge, "GET", "/domains")
+        #expect(list.status == 200)
+        #expect(list.body.contains("\"domain\":\"api.localhost\""))
+        let status = try await admin(edge, "GET", "/domains/api.localhost")
+        #expect(status.body.contains("\"connected\":true"), "\(status.body)")
+
+        let wrongKey = try await admin(
+            edge,
+            "POST",
+            "/domains/unregister",
+            body: #"{"domain":"api.localhost","client_api_key":"\#(String(repeating: "11", count: 32))"}"#
+        )
+        #expect(wrongKey.status == 403)
+        let started = ContinuousClock.now
+        let unregistered = try await admin(
+            edge,
+            "POST",
+            "/domains/unregister",
+            body: #"{"domain":"api.localhost","client_api_key":"\#(key)"}"#
+        )
+        #expect(unregistered.status == 200)
+        // The client hears close_notify at once, tries again, and stops for good: the domain is gone.
+        let exit = try await client.waitForExit(timeout: .seconds(10))
+        #expect(exit == 66, "\(client.standardError)")
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed < .seconds(3), "the client took \(elapsed) to notice")
+        #expect(client.standardError.contains("reconnecting"))
+        let after = try await edge.curl([edge.url("api.localhost", "/")], host: "api.localhost")
+        #expect(after.status == 502)
+        await edge.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aWrongKeyStopsTheClientWithoutRetrying() async throws {
+        let edge = try await EdgeUnderTest()
+        _ = try await edge.register("app.localhost")
+        let client = try await edge.connect(
+            domain: "app.localhost",
+            key: String(repeating: "22", count: 32),
+            arguments: ["--to", "9"],
+            waitForConnected: false
+        )
+        let exit = try await client.waitForExit(timeout: .seconds(10))
+        #expect(exit == 77)
+        #expect(client.standardError.contains("refused the client API key"))
+        #expect(!client.standardError.contains("reconnecting"), "no retry for a wrong key")
+        await edge.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theClientReconnectsAfterTheEdgeRestarts() async throws {
+        var edge = try await EdgeUnderTest()
+        let service = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(service.port)"])
+        let first = try await edge.curl([edge.url("app.localhost", "/one")], host: "app.localhost")
+        #expect(first.body == "app /one")
+
+        // A new edge on the same store and ports: the client must find it again by itself.
+        await edge.process.stop()
+        edge = try await EdgeUnderTest(reusing: edge)
+        try await edge.waitUntilRoutable("app.localhost")
+        let second = try await edge.curl([edge.url("app.localhost", "/two")], host: "app.localhost")
+        #expect(second.body == "app /two")
+        #expect(client.standardError.contains("reconnecting"))
+        await client.stop()
+        await edge.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func sigtermLetsADownloadInFlightFinishThenExitsZero() async throws {
+        let edge = try await EdgeUnderTest(extraArguments: ["--shutdown-grace", "20"])
+        let service = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(service.port)"])
+        let download = edge.directory + "/slow"
+        let count = 8 * 1024 * 1024
+        async let result = edge.curl(
+            [edge.url("app.localhost", "/bytes?n=\(count)&delay=3")],
+            host: "app.localhost",
+            outputFile: download
+        )
+        try await Task.sleep(for: .seconds(1))
+        edge.process.signal(SIGTERM)
+        let finished = try await result
+        #expect(finished.status == 200, "\(finished.standardError)")
+        let verdict = try await verifyDownloadedBytes(download, count: count)
+        #expect(verdict == "ok")
+        let exit = try await edge.process.waitForExit(timeout: .seconds(20))
+        #expect(exit == 0, "\(edge.process.standardError)")
+        await client.stop()
+    }
+}

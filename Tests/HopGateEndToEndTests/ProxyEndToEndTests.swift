@@ -1,0 +1,181 @@
+import Foundation
+import HopGateTestSupport
+import Testing
+
+/// The built `hopgate` as users run it: `serve --dev` and `connect` as processes, curl as the browser, Python's
+/// http.server as the local service, all on loopback.
+@Suite(.serialized) struct ProxyEndToEndTests {
+    @Test(.timeLimit(.minutes(5)))
+    func getUploadAndDownloadArriveByteExact() async throws {
+        let edge = try await EdgeUnderTest()
+        let service = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(service.port)"])
+
+        let hello = try await edge.curl([edge.url("app.localhost", "/hello?x=1")], host: "app.localhost")
+        #expect(hello.status == 200)
+        #expect(hello.body == "app /hello?x=1")
+
+        // A 100 MiB upload, Content-Length framed and chunked.
+        let upload = edge.directory + "/upload"
+        let size = 100 * 1024 * 1024
+        _ = try await offload { try runProcess("/bin/sh", ["-c", "head -c \(size) /dev/urandom > \(upload)"]) }
+        let expected = try await offload { try runProcess("/usr/bin/sha256sum", [upload]) }
+            .standardOutput.prefix(64)
+        for framing in [[], ["-H", "Transfer-Encoding: chunked"]] {
+            let posted = try await edge.curl(
+                ["--data-binary", "@\(upload)", "-H", "Content-Type: application/octet-stream"] + framing
+                    + [edge.url("app.localhost", "/sha256")],
+                host: "app.localhost"
+            )
+            #expect(posted.status == 200, "\(posted.standardError)")
+            #expect(posted.body == "\(expected) \(size)", "framing \(framing)")
+        }
+
+        // A 256 MiB download, checked byte by byte.
+        let download = edge.directory + "/download"
+        let count = 256 * 1024 * 1024
+        let got = try await edge.curl(
+            [edge.url("app.localhost", "/bytes?n=\(count)")],
+            host: "app.localhost",
+            outputFile: download
+        )
+        #expect(got.status == 200, "\(got.standardError)")
+        let verdict = try await verifyDownloadedBytes(download, count: count)
+        #expect(verdict == "ok")
+
+        await client.stop()
+        await edge.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func streamsArriveAsTheyAreSentAndPathsRouteToTheirServices() async throws {
+        let edge = try await EdgeUnderTest()
+        let app = try await LocalService(name: "app")
+        let admin = try await LocalService(name: "admin")
+        let key = try await edge.register("app.localhost")
+        let client = try await edge.connect(
+            domain: "app.localhost",
+            key: key,
+            arguments: ["--to", "127.0.0.1:\(app.port)", "--route", "/admin=127.0.0.1:\(admin.port)"]
+        )
+
+        for (path, expected) in [
+            ("/", "app /"), ("/admin", "admin /admin"), ("/admin/users?id=3", "admin /admin/users?id=3"),
+            ("/administrator", "app /administrator"),
+        ] {
+            let result = try await edge.curl([edge.url("app.localhost", path)], host: "app.localhost")
+            #expect(result.body == expected, "\(path)")
+        }
+
+        // Server-sent events and a chunked response: each part must arrive when sent, not all at the end.
+        for path in ["/sse?n=5&gap=0.4", "/chunked?n=5&gap=0.4"] {
+            let arrivals = try await arrivalTimes(of: edge.url("app.localhost", path), edge: edge)
+            #expect(arrivals.count == 5, "\(path): \(arrivals)")
+            if let first = arrivals.first, let last = arrivals.last {
+                #expect(last - first > 1.2, "\(path) arrived at \(arrivals): buffered, not streamed")
+            }
+        }
+        await client.stop()
+        await edge.stop()
+    }
+
+    /// When each line of a streamed response arrived, in seconds, read by Python through the edge.
+    private func arrivalTimes(of url: String, edge: EdgeUnderTest) async throws -> [Double] {
+        let script = """
+            import socket, ssl, sys, time, urllib.parse
+            u = urllib.parse.urlsplit(sys.argv[1])
+            context = ssl._create_unverified_context()
+            raw = socket.create_connection(("127.0.0.1", u.port))
+            s = context.wrap_socket(raw, server_hostname=u.hostname)
+            s.sendall(f"GET {u.path}?{u.query} HTTP/1.1\\r\\nHost: {u.hostname}\\r\\nConnection: close\\r\\n\\r\\n".encode())
+            f = s.makefile("rb")
+            start = time.time()
+            for line in f:
+                if line.startswith(b"data: event") or line.startswith(b"chunk "):
+                    print(f"{time.time() - start:.3f}", flush=True)
+            """
+        let result = try await offload { try runProcess("/usr/bin/python3", ["-c", script, url]) }
+        return result.standardOutput.split(separator: "\n").compactMap { Double($0) }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func errorsAreClearPagesWithTheRightStatus() async throws {
+        let edge = try await EdgeUnderTest(extraArguments: ["--upstream-timeout", "1"])
+        let service = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+
+        // No client connected: 502, as HTML or JSON.
+        let none = try await edge.curl([edge.url("app.localhost", "/")], host: "app.localhost")
+        #expect(none.status == 502)
+        #expect(none.body.contains("No HopGate client is connected for app.localhost"))
+        let json = try await edge.curl(
+            ["-H", "Accept: application/json", edge.url("app.localhost", "/")],
+            host: "app.localhost"
+        )
+        #expect(json.body.contains("\"code\":\"no_tunnel\""))
+
+        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(service.port)"])
+        // The local service hangs: 504 after the upstream timeout.
+        let hang = try await edge.curl([edge.url("app.localhost", "/hang")], host: "app.localhost")
+        #expect(hang.status == 504)
+
+        // HTTP redirects to HTTPS with host, path and query.
+        let redirect = try await edge.curl(
+            ["-D", "-", "-o", "/dev/null", "http://app.localhost:\(edge.http)/a/b?c=d"],
+            host: "app.localhost"
+        )
+        #expect(redirect.status == 308)
+        #expect(redirect.body.lowercased().contains("location: https://app.localhost:\(edge.https)/a/b?c=d"))
+
+        // Smuggling: Content-Length with Transfer-Encoding, and two Content-Lengths.
+        for extra in [
+            ["-H", "Transfer-Encoding: chunked", "-H", "Content-Length: 3"],
+            ["-H", "Content-Length: 3", "-H", "Content-Length: 4"],
+        ] {
+            let smuggled = try await edge.curl(
+                ["--data-binary", "abc"] + extra + [edge.url("app.localhost", "/sha256")],
+                host: "app.localhost"
+            )
+            #expect(smuggled.status == 400, "\(extra): \(smuggled.body)")
+        }
+        // Oversized headers and URI.
+        let bigHeader = try await edge.curl(
+            ["-H", "X-Big: " + String(repeating: "a", count: 100_000), edge.url("app.localhost", "/")],
+            host: "app.localhost"
+        )
+        #expect(bigHeader.status == 431)
+        let longURI = try await edge.curl(
+            [edge.url("app.localhost", "/" + String(repeating: "b", count: 10_000))],
+            host: "app.localhost"
+        )
+        #expect(longURI.status == 414)
+
+        // The local service is down: 502 naming it.
+        await service.process.stop()
+        let down = try await edge.curl([edge.url("app.localhost", "/")], host: "app.localhost")
+        #expect(down.status == 502)
+        #expect(down.body.contains("127.0.0.1:\(service.port)"), "\(down.body)")
+
+        // The tunnel sets forwarding headers and replaces what the browser claimed.
+        let echo = try await LocalService(name: "echo")
+        let echoKey = try await edge.register("echo.localhost")
+        let echoClient = try await edge.connect(
+            domain: "echo.localhost",
+            key: echoKey,
+            arguments: ["--to", "\(echo.port)"]
+        )
+        let headers = try await edge.curl(
+            ["-H", "X-Forwarded-For: 6.6.6.6", edge.url("echo.localhost", "/headers")],
+            host: "echo.localhost"
+        )
+        let fields = try JSONSerialization.jsonObject(with: Data(headers.body.utf8)) as? [String: String]
+        #expect(fields?["x-forwarded-for"] == "127.0.0.1")
+        #expect(fields?["x-forwarded-proto"] == "https")
+        #expect(fields?["x-forwarded-host"] == "echo.localhost:\(edge.https)")
+        #expect(fields?["forwarded"]?.hasPrefix("for=127.0.0.1;") == true)
+        await echoClient.stop()
+        await client.stop()
+        await edge.stop()
+    }
+}
