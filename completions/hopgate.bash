@@ -173,13 +173,126 @@ _hopgate() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    domain|migrate|keygen|help)
+    serve|connect|domain|migrate|keygen|help)
         # Offer subcommand argument completions
         "_hopgate_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'domain migrate keygen help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'serve connect domain migrate keygen help' -- "${cur}"))
+        ;;
+    esac
+}
+
+_hopgate_serve() {
+    repeating_flags=()
+    non_repeating_flags=(--dev --migrate --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--database --database-timeout --log-level --log-format --domain --https-listen --http-listen --dtls-listen --metrics-listen --admin-key --tls-certificate --tls-key --upstream-timeout --max-body-bytes --trust-forwarded --shutdown-grace)
+    __hopgate_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--database')
+        return
+        ;;
+    '--database-timeout')
+        return
+        ;;
+    '--log-level')
+        __hopgate_add_completions -W 'trace'$'\n''debug'$'\n''info'$'\n''notice'$'\n''warning'$'\n''error'$'\n''critical'
+        return
+        ;;
+    '--log-format')
+        __hopgate_add_completions -W 'text'$'\n''json'
+        return
+        ;;
+    '--domain')
+        return
+        ;;
+    '--https-listen')
+        return
+        ;;
+    '--http-listen')
+        return
+        ;;
+    '--dtls-listen')
+        return
+        ;;
+    '--metrics-listen')
+        return
+        ;;
+    '--admin-key')
+        return
+        ;;
+    '--tls-certificate')
+        return
+        ;;
+    '--tls-key')
+        return
+        ;;
+    '--upstream-timeout')
+        return
+        ;;
+    '--max-body-bytes')
+        return
+        ;;
+    '--trust-forwarded')
+        __hopgate_add_completions -W 'none'$'\n''all'
+        return
+        ;;
+    '--shutdown-grace')
+        return
+        ;;
+    esac
+}
+
+_hopgate_connect() {
+    repeating_flags=()
+    non_repeating_flags=(--insecure --version -h --help)
+    repeating_options=(--route)
+    non_repeating_options=(--database --database-timeout --log-level --log-format --server --domain --key --to --ca-file --server-fingerprint --server-name)
+    __hopgate_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--database')
+        return
+        ;;
+    '--database-timeout')
+        return
+        ;;
+    '--log-level')
+        __hopgate_add_completions -W 'trace'$'\n''debug'$'\n''info'$'\n''notice'$'\n''warning'$'\n''error'$'\n''critical'
+        return
+        ;;
+    '--log-format')
+        __hopgate_add_completions -W 'text'$'\n''json'
+        return
+        ;;
+    '--server')
+        return
+        ;;
+    '--domain')
+        return
+        ;;
+    '--key')
+        return
+        ;;
+    '--to')
+        return
+        ;;
+    '--route')
+        return
+        ;;
+    '--ca-file')
+        return
+        ;;
+    '--server-fingerprint')
+        return
+        ;;
+    '--server-name')
+        return
         ;;
     esac
 }
