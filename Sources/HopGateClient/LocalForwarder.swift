@@ -121,6 +121,11 @@ private final class LocalExchange: @unchecked Sendable {
     private var early: [ByteBuffer] = []
     private var requestEnded = false
     private var failed = false
+    /// The service answered 101 and the connection switched: raw bytes both ways from now on.
+    private var upgraded = false
+    /// The service answered 101; the connection switches once the decoder has finished with the response.
+    private(set) var switchPending = false
+    var isUpgradeRequest: Bool { !head.headers["upgrade"].isEmpty }
 
     init(exchange: TunnelExchange, target: LocalTarget, head: HTTPRequestHead, eventLoop: any EventLoop, logger: Logger)
     {
@@ -137,7 +142,8 @@ private final class LocalExchange: @unchecked Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // Bytes the service sends right behind a 101 must reach the raw pipe, not be dropped.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
                     try channel.pipeline.syncOperations.addHandler(LocalResponseHandler(owner: self))
                 }
             }
@@ -166,7 +172,8 @@ private final class LocalExchange: @unchecked Sendable {
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         for part in early { writeBody(part, on: channel) }
         early = []
-        if requestEnded { channel.write(HTTPClientRequestPart.end(nil), promise: nil) }
+        // An upgrade request has no body; its exchange stays open for the bytes after a 101.
+        if requestEnded || isUpgradeRequest { channel.write(HTTPClientRequestPart.end(nil), promise: nil) }
         channel.flush()
     }
 
@@ -180,11 +187,17 @@ private final class LocalExchange: @unchecked Sendable {
 
     func tunnelEvent(_ event: TunnelExchangeEvent) {
         switch event {
+        case .data(let bytes) where upgraded:
+            let count = bytes.readableBytes
+            let exchange = self.exchange
+            channel?.writeAndFlush(bytes).whenSuccess { exchange.consumed(count) }
         case .data(let bytes):
             if let channel { writeBody(bytes, on: channel) } else { early.append(bytes) }
+        case .end where upgraded:
+            channel?.close(promise: nil)
         case .end:
             requestEnded = true
-            channel?.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            if !isUpgradeRequest { channel?.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil) }
         case .aborted:
             failed = true
             channel?.close(promise: nil)
@@ -198,11 +211,31 @@ private final class LocalExchange: @unchecked Sendable {
     // MARK: - From the local service
 
     func responseHead(_ head: HTTPResponseHead) {
+        let switching = head.status.code == 101 && isUpgradeRequest
         var fields: [HeaderField] = []
-        for (name, value) in head.headers where !Self.hopByHop.contains(name.lowercased()) {
-            fields.append(HeaderField(name, value))
+        for (name, value) in head.headers {
+            let lower = name.lowercased()
+            // A 101 keeps what it switches to (Upgrade) and says so (Connection: upgrade).
+            if switching && (lower == "upgrade" || lower == "connection") {
+                fields.append(HeaderField(name, value))
+            } else if !Self.hopByHop.contains(lower) {
+                fields.append(HeaderField(name, value))
+            }
         }
         exchange.sendHead(.responseHead(status: UInt16(head.status.code), headers: fields))
+        if switching { switchPending = true }
+    }
+
+    /// The local connection now carries raw bytes.
+    func switched() {
+        switchPending = false
+        upgraded = true
+    }
+
+    /// The local service closed an upgraded connection: the exchange's response side is done.
+    func rawClosed() {
+        guard !failed else { return }
+        exchange.end()
     }
 
     func responseBody(_ bytes: ByteBuffer) {
@@ -240,7 +273,7 @@ private final class LocalExchange: @unchecked Sendable {
     ]
 }
 
-private final class LocalResponseHandler: ChannelInboundHandler {
+private final class LocalResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     private let owner: LocalExchange
@@ -257,8 +290,28 @@ private final class LocalResponseHandler: ChannelInboundHandler {
         case .body(let bytes):
             owner.responseBody(bytes)
         case .end:
+            // A 101's end comes straight after its head; only then may the codecs go, or this very end would
+            // reach the raw handler as an HTTP part.
+            guard !owner.switchPending else { return switchToRawBytes(context: context) }
             ended = true
             owner.responseEnd()
+        }
+    }
+
+    /// After a 101 the HTTP codecs leave; a raw handler takes their place (it receives any bytes the decoder
+    /// already read past the 101).
+    private func switchToRawBytes(context: ChannelHandlerContext) {
+        ended = true
+        let pipeline = context.pipeline.syncOperations
+        do {
+            try pipeline.addHandler(LocalRawHandler(owner: owner), position: .before(self))
+            try pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self))
+            try pipeline.removeHandler(try pipeline.handler(type: NIOHTTPRequestHeadersValidator.self))
+            try pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
+            try pipeline.removeHandler(self)
+            owner.switched()
+        } catch {
+            context.close(promise: nil)
         }
     }
 
@@ -269,5 +322,23 @@ private final class LocalResponseHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// An upgraded local connection (WebSocket): the service's bytes go to the exchange.
+private final class LocalRawHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let owner: LocalExchange
+
+    init(owner: LocalExchange) { self.owner = owner }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        owner.responseBody(unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        owner.rawClosed()
+        context.fireChannelInactive()
     }
 }

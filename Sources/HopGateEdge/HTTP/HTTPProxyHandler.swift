@@ -39,6 +39,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         var requestEnded = false
         var responseStarted = false
         var responseHasNoBody = false
+        /// The request asks to switch protocols (WebSocket): its end does not end the exchange.
+        var isUpgrade = false
+        /// After a 101: raw bytes both ways through this handler.
+        var pipe: RawPipeHandler?
         var status: UInt = 0
         var bytesIn = 0
         var bytesOut = 0
@@ -86,7 +90,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .proxying(let request) = state {
+        if case .proxying(let request) = state, request.pipe == nil {
             request.timeout?.cancel()
             request.exchange?.abort(AbortReason(.cancelled, "the browser closed the connection"))
             environment.metrics.proxyError("browser_closed")
@@ -222,6 +226,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             )
         }
         let request = Proxied(head: head, host: host)
+        request.isUpgrade =
+            !head.headers["upgrade"].isEmpty
+            && head.headers["connection"].contains { $0.lowercased().contains("upgrade") }
         state = .proxying(request)
         if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             // Answered here, not by the local service: the body then flows at once instead of after curl's 1 s wait.
@@ -295,7 +302,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         var writable = true
         for part in request.early { writable = exchange.write(part) }
         request.early = []
-        if request.requestEnded { exchange.end() }
+        if request.requestEnded && !request.isUpgrade { exchange.end() }
         if writable { resumeReads() }
         guard let context else { return }
         let loopBound = NIOLoopBound((self, request), eventLoop: context.eventLoop)
@@ -317,7 +324,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     }
 
     private func tunnelHead(for request: Proxied, path: String, context: ChannelHandlerContext) -> TunnelFrame {
-        let isUpgrade = request.head.headers["upgrade"].first != nil
+        let isUpgrade = request.isUpgrade
         var headers = ProxyHeaders.forwardedRequestHeaders(
             request.head.headers,
             clientAddress: context.channel.remoteAddress?.ipAddress ?? "unknown",
@@ -372,7 +379,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         switch state {
         case .proxying(let request):
             request.requestEnded = true
-            request.exchange?.end()
+            // An upgrade request keeps the exchange open for the bytes that follow a 101.
+            if !request.isUpgrade { request.exchange?.end() }
         case .local(let head, _, let responder, let body):
             answerLocally(head, responder: responder, body: body)
         case .discarding(let closeAfter):
@@ -397,6 +405,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             if case .data(let bytes) = event { request.exchange?.consumed(bytes.readableBytes) }
             return
         }
+        if let pipe = request.pipe { return pipe.tunnelEvent(event) }
         switch event {
         case .head(.responseHead(let status, let fields)):
             // Informational heads (100, 103) from the service are not passed on: the edge answered Expect itself.
@@ -406,15 +415,17 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             request.status = UInt(status)
             let method = request.head.method
             request.responseHasNoBody = method == .HEAD || status == 204 || status == 304
+            let switching = status == 101 && request.isUpgrade
             var headers = HTTPHeaders(fields.map { ($0.name, $0.value) })
-            headers = ProxyHeaders.removingHopByHop(headers)
-            if !request.head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+            headers = ProxyHeaders.removingHopByHop(headers, keepingUpgrade: switching)
+            if !request.head.isKeepAlive && !switching { headers.add(name: "Connection", value: "close") }
             let head = HTTPResponseHead(
                 version: request.head.version,
                 status: HTTPResponseStatus(statusCode: Int(status)),
                 headers: headers
             )
             context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+            if switching { switchToRawBytes(request, context: context) }
         case .head:
             break
         case .data(let bytes):
@@ -429,6 +440,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             promise.futureResult.whenSuccess { exchange?.consumed(count) }
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: promise)
         case .end:
+            // An upgrade refused (no 101): the exchange was kept open for nothing; end this side too.
+            if request.isUpgrade { request.exchange?.end() }
             if !request.requestEnded {
                 // The service answered before reading the whole body: the rest cannot be framed, so close after.
                 request.requestEnded = true
@@ -466,6 +479,30 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             failBeforeResponse(request, page)
         case .writable:
             resumeReads()
+        }
+    }
+
+    /// After a 101, the connection carries raw bytes both ways (WebSocket): the HTTP codecs leave the pipeline
+    /// and a `RawPipeHandler` in front of this one moves the bytes.
+    private func switchToRawBytes(_ request: Proxied, context: ChannelHandlerContext) {
+        guard let exchange = request.exchange else { return }
+        let pipeline = context.pipeline.syncOperations
+        do {
+            let pipe = RawPipeHandler(exchange: exchange)
+            try pipeline.addHandler(pipe, position: .before(self))
+            try pipeline.removeHandler(try pipeline.handler(type: HTTPServerPipelineHandler.self))
+            try pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self))
+            try pipeline.removeHandler(try pipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
+            try pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
+            request.pipe = pipe
+            logAccess(request, status: 101, note: "switched protocols")
+            readsPaused = false
+            // HTTPServerPipelineHandler held back reads while the response was due; it is gone, so ask again.
+            context.read()
+        } catch {
+            logger.error("cannot switch the connection to raw bytes", metadata: ["error": "\(error)"])
+            exchange.abort(AbortReason(.internalError, "the edge could not switch protocols"))
+            context.close(promise: nil)
         }
     }
 
