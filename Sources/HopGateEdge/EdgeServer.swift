@@ -105,7 +105,7 @@ public final class EdgeServer: Service {
     }
 
     public func run() async throws {
-        let tls = try certificates.makeServerContext()
+        let tls = try certificates.makeServerContext(alpn: ["h2", "http/1.1"])
         var environment = HTTPProxyHandler.Environment(
             registry: registry,
             settings: configuration.proxy,

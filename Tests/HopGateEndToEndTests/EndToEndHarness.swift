@@ -164,3 +164,11 @@ func verifyDownloadedBytes(_ path: String, count: Int) async throws -> String {
     let result = try await offload { try runProcess("/usr/bin/python3", ["-c", script, path, "\(count)"]) }
     return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) + result.standardError
 }
+
+/// A process's resident memory in KiB (Linux), or 0 when it cannot be read.
+func residentKiB(of pid: pid_t) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+}

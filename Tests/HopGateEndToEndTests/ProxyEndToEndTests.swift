@@ -35,14 +35,54 @@ import Testing
         // A 256 MiB download, checked byte by byte.
         let download = edge.directory + "/download"
         let count = 256 * 1024 * 1024
+        let baseline = residentKiB(of: edge.process.pid)
+        #expect(baseline > 0, "the edge's memory cannot be read")
+        let sampler = Task {
+            var peak = 0
+            while !Task.isCancelled {
+                peak = max(peak, residentKiB(of: edge.process.pid))
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            return peak
+        }
         let got = try await edge.curl(
             [edge.url("app.localhost", "/bytes?n=\(count)")],
             host: "app.localhost",
             outputFile: download
         )
+        sampler.cancel()
+        let growthMiB = (await sampler.value - baseline) / 1024
+        print("edge resident memory: \(baseline / 1024) MiB, grew by \(growthMiB) MiB while 256 MiB streamed")
+        #expect(growthMiB < 64, "the edge buffered the body: \(growthMiB) MiB")
         #expect(got.status == 200, "\(got.standardError)")
         let verdict = try await verifyDownloadedBytes(download, count: count)
         #expect(verdict == "ok")
+
+        // The same over HTTP/2 (ALPN h2): an upload in both framings and a download.
+        let version = try await offload {
+            try runProcess(
+                "/usr/bin/curl",
+                [
+                    "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version}", "--resolve",
+                    "app.localhost:\(edge.https):127.0.0.1", edge.url("app.localhost", "/hello"),
+                ]
+            )
+        }
+        #expect(version.standardOutput == "2")
+        let h2Posted = try await edge.curl(
+            ["--http2", "--data-binary", "@\(upload)", edge.url("app.localhost", "/sha256")],
+            host: "app.localhost"
+        )
+        #expect(h2Posted.body == "\(expected) \(size)")
+        let h2Count = 64 * 1024 * 1024
+        let h2Got = try await edge.curl(
+            ["--http2", edge.url("app.localhost", "/bytes?n=\(h2Count)")],
+            host: "app.localhost",
+            outputFile: download
+        )
+        #expect(h2Got.status == 200)
+        let h2Verdict = try await verifyDownloadedBytes(download, count: h2Count)
+        #expect(h2Verdict == "ok")
 
         await client.stop()
         await edge.stop()

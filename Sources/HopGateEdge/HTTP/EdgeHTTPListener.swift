@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
 
@@ -22,15 +23,40 @@ public struct EdgeHTTPListener: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    // Protocol errors are answered by HTTPProxyHandler (400, or 431 for oversized headers).
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
-                    try channel.pipeline.syncOperations.addHandler(HTTPProxyHandler(environment: environment))
+                guard let tls else {
+                    return channel.eventLoop.makeCompletedFuture { try configureHTTP1(channel, environment) }
                 }
+                do {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                // ALPN picks the protocol: h2 gets one HTTPProxyHandler per stream, behind the HTTP/2 to HTTP/1
+                // codec; http/1.1 (or no ALPN) gets the HTTP/1.1 pipeline.
+                return channel.configureHTTP2SecureUpgrade(
+                    h2ChannelConfigurator: { channel in
+                        channel.configureHTTP2Pipeline(mode: .server) { stream in
+                            stream.eventLoop.makeCompletedFuture {
+                                try stream.pipeline.syncOperations.addHandlers(
+                                    HTTP2FramePayloadToHTTP1ServerCodec(),
+                                    HTTPProxyHandler(environment: environment)
+                                )
+                            }
+                        }.map { _ in }
+                    },
+                    http1ChannelConfigurator: { channel in
+                        channel.eventLoop.makeCompletedFuture { try configureHTTP1(channel, environment) }
+                    }
+                )
             }
             .bind(host: host, port: port)
             .get()
         return EdgeHTTPListener(channel: channel)
     }
+}
+
+/// The HTTP/1.1 pipeline. Protocol errors are answered by HTTPProxyHandler (400, or 431 for oversized headers).
+private func configureHTTP1(_ channel: any Channel, _ environment: HTTPProxyHandler.Environment) throws {
+    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
+    try channel.pipeline.syncOperations.addHandler(HTTPProxyHandler(environment: environment))
 }
