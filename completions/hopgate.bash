@@ -322,9 +322,9 @@ _hopgate_domain() {
 
 _hopgate_domain_add() {
     repeating_flags=()
-    non_repeating_flags=(--json --version -h --help)
+    non_repeating_flags=(--admin-insecure --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database --database-timeout --log-level --log-format --memo)
+    non_repeating_options=(--database --database-timeout --log-level --log-format --server --admin-key --admin-ca-file --memo)
     __hopgate_offer_flags_options 1
 
     # Offer option value completions
@@ -341,6 +341,15 @@ _hopgate_domain_add() {
         ;;
     '--log-format')
         __hopgate_add_completions -W 'text'$'\n''json'
+        return
+        ;;
+    '--server')
+        return
+        ;;
+    '--admin-key')
+        return
+        ;;
+    '--admin-ca-file')
         return
         ;;
     '--memo')
@@ -351,9 +360,9 @@ _hopgate_domain_add() {
 
 _hopgate_domain_rm() {
     repeating_flags=()
-    non_repeating_flags=(--force --json --version -h --help)
+    non_repeating_flags=(--admin-insecure --force --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database --database-timeout --log-level --log-format --key)
+    non_repeating_options=(--database --database-timeout --log-level --log-format --server --admin-key --admin-ca-file --key)
     __hopgate_offer_flags_options 1
 
     # Offer option value completions
@@ -372,6 +381,15 @@ _hopgate_domain_rm() {
         __hopgate_add_completions -W 'text'$'\n''json'
         return
         ;;
+    '--server')
+        return
+        ;;
+    '--admin-key')
+        return
+        ;;
+    '--admin-ca-file')
+        return
+        ;;
     '--key')
         return
         ;;
@@ -380,9 +398,9 @@ _hopgate_domain_rm() {
 
 _hopgate_domain_ls() {
     repeating_flags=()
-    non_repeating_flags=(--json --version -h --help)
+    non_repeating_flags=(--admin-insecure --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database --database-timeout --log-level --log-format)
+    non_repeating_options=(--database --database-timeout --log-level --log-format --server --admin-key --admin-ca-file)
     __hopgate_offer_flags_options 0
 
     # Offer option value completions
@@ -399,6 +417,15 @@ _hopgate_domain_ls() {
         ;;
     '--log-format')
         __hopgate_add_completions -W 'text'$'\n''json'
+        return
+        ;;
+    '--server')
+        return
+        ;;
+    '--admin-key')
+        return
+        ;;
+    '--admin-ca-file')
         return
         ;;
     esac

@@ -14,6 +14,7 @@ struct DomainAddCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var globals: GlobalOptions
+    @OptionGroup var remote: RemoteAdminOptions
 
     @Argument(help: ArgumentHelp("The domain name, for example app.example.com.", valueName: "domain"))
     var domain: String
@@ -28,7 +29,9 @@ struct DomainAddCommand: AsyncParsableCommand {
         try await reportingErrors {
             let name = try DomainName(validating: domain)
             let note = try Memo(validating: memo)
-            let registered = try await globals.withDomainAdministration { try await $0.register(name, memo: note) }
+            let registered = try await globals.withDomainAdministration(remote: remote) {
+                try await $0.register(name, memo: note)
+            }
             if json {
                 try printJSON(registered)
             } else {

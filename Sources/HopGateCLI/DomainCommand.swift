@@ -13,11 +13,13 @@ struct DomainCommand: AsyncParsableCommand {
 }
 
 extension GlobalOptions {
-    /// Runs `body` with domain administration on the store these options name.
+    /// Runs `body` with domain administration: through the edge `remote` names, or on the store these options name.
     func withDomainAdministration<Result>(
+        remote: RemoteAdminOptions,
         _ body: (any DomainAdministration) async throws -> Result
     ) async throws -> Result {
-        try await withStore { store, _ in try await body(StoreDomainAdministration(store: store)) }
+        if let administration = try remote.administration() { return try await body(administration) }
+        return try await withStore { store, _ in try await body(StoreDomainAdministration(store: store)) }
     }
 }
 

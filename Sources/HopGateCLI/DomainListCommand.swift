@@ -10,13 +10,14 @@ struct DomainListCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var globals: GlobalOptions
+    @OptionGroup var remote: RemoteAdminOptions
 
     @Flag(help: "Print a JSON array of {id, domain, memo, created_at, updated_at}.")
     var json = false
 
     func run() async throws {
         try await reportingErrors {
-            let domains = try await globals.withDomainAdministration { try await $0.list() }
+            let domains = try await globals.withDomainAdministration(remote: remote) { try await $0.list() }
             if json {
                 try printJSON(domains)
             } else if domains.isEmpty {

@@ -17,6 +17,7 @@ struct DomainRemoveCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var globals: GlobalOptions
+    @OptionGroup var remote: RemoteAdminOptions
 
     @Argument(help: ArgumentHelp("The domain to unregister.", valueName: "domain"))
     var domain: String
@@ -39,7 +40,7 @@ struct DomainRemoveCommand: AsyncParsableCommand {
             let name = try DomainName(validating: domain)
             let authorization: UnregisterAuthorization =
                 force ? .force : .clientAPIKey(try APIKey(validating: try readKey(for: name)).secret)
-            let removed = try await globals.withDomainAdministration {
+            let removed = try await globals.withDomainAdministration(remote: remote) {
                 try await $0.unregister(name, authorization: authorization)
             }
             if json {

@@ -85,6 +85,48 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(2)))
+    func domainCommandsWorkRemotelyThroughTheAdminAPIAndPrintWhatLocalModePrints() async throws {
+        let edge = try await EdgeUnderTest()
+        let remote = [
+            "--server", "https://127.0.0.1:\(edge.https)", "--admin-key", EdgeUnderTest.adminKey, "--admin-insecure",
+        ]
+        let added = try await HopGateBinary.run(["domain", "add", "remote.localhost", "--memo", "via API"] + remote)
+        #expect(added.status == 0, "\(added.standardError)")
+        #expect(added.standardOutput.hasPrefix("Registered remote.localhost (id "))
+        let key = try #require(added.standardOutput.split(separator: "\n").last.map(String.init))
+        #expect(key.count == 64)
+
+        for format in [[], ["--json"]] {
+            let local = try await HopGateBinary.run(["domain", "ls"] + format, environment: edge.storeEnvironment)
+            let viaAPI = try await HopGateBinary.run(["domain", "ls"] + format + remote)
+            #expect(viaAPI.status == 0, "\(viaAPI.standardError)")
+            #expect(viaAPI.standardOutput == local.standardOutput, "domain ls \(format)")
+        }
+        let duplicate = try await HopGateBinary.run(["domain", "add", "remote.localhost"] + remote)
+        #expect(duplicate.status == 73)
+        let wrongAdmin = try await HopGateBinary.run(
+            [
+                "domain", "ls", "--server", "https://127.0.0.1:\(edge.https)", "--admin-key",
+                "x" + EdgeUnderTest.adminKey,
+                "--admin-insecure",
+            ])
+        #expect(wrongAdmin.status == 77)
+        let wrongKey = try await HopGateBinary.run(
+            ["domain", "rm", "remote.localhost", "--key", String(repeating: "33", count: 32)] + remote
+        )
+        #expect(wrongKey.status == 77)
+        let removed = try await HopGateBinary.run(["domain", "rm", "remote.localhost", "--key", key] + remote)
+        #expect(removed.status == 0, "\(removed.standardError)")
+        #expect(removed.standardOutput == "Unregistered remote.localhost.\n")
+        let gone = try await HopGateBinary.run(["domain", "rm", "remote.localhost", "--key", key] + remote)
+        #expect(gone.status == 66)
+        let untrusted = try await HopGateBinary.run(
+            ["domain", "ls", "--server", "https://127.0.0.1:\(edge.https)", "--admin-key", EdgeUnderTest.adminKey])
+        #expect(untrusted.status != 0, "a self-signed edge is refused without --admin-insecure or --admin-ca-file")
+        await edge.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
     func aWrongKeyStopsTheClientWithoutRetrying() async throws {
         let edge = try await EdgeUnderTest()
         _ = try await edge.register("app.localhost")

@@ -42,8 +42,17 @@ public final class AdminAPI: LocalResponder {
         self.keyVerifier = keyVerifier
     }
 
+    /// The admin API answers on the main domain, and on the edge's IP address (no domain can be an IP address,
+    /// so such a request is for the edge itself: `hopgate domain --server https://203.0.113.7`).
     public func claims(host: String, path: String) -> Bool {
-        host == mainDomain && (path == Self.basePath || path.hasPrefix(Self.basePath + "/"))
+        (host == mainDomain || Self.isIPAddress(host))
+            && (path == Self.basePath || path.hasPrefix(Self.basePath + "/"))
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        if host.hasPrefix("[") { return true }
+        var v4 = in_addr()
+        return inet_pton(AF_INET, host, &v4) == 1
     }
 
     public func respond(to head: HTTPRequestHead, body: ByteBuffer, peer: String) async -> LocalResponse {
@@ -94,14 +103,10 @@ public final class AdminAPI: LocalResponder {
         let domain = try DomainName(validating: try Self.string(object, "domain"))
         let memo = try Memo(validating: (object["memo"] as? String) ?? "")
         let registered = try await administration.register(domain, memo: memo)
-        let info = registered.info
-        let json = """
-            {"id":\(JSONBody.quote(info.id.uuidString.lowercased())),"domain":\(JSONBody.quote(info.domain)),\
-            "memo":\(JSONBody.quote(info.memo)),"client_api_key":\(JSONBody.quote(registered.clientAPIKey.secret)),\
-            "created_at":\(JSONBody.quote(Timestamp.format(info.createdAt)))}
-
-            """
-        return .json(.created, json)
+        return .json(
+            .created,
+            Self.fields(registered.info, ["client_api_key": JSONBody.quote(registered.clientAPIKey.secret)])
+        )
     }
 
     private func unregister(_ object: [String: Any]) async throws -> LocalResponse {
@@ -109,10 +114,20 @@ public final class AdminAPI: LocalResponder {
         let key = try Self.string(object, "client_api_key")
         let info = try await administration.unregister(domain, authorization: .clientAPIKey(key))
         let ended = registry.closeSessions(for: info.domain, reason: "the domain was unregistered")
-        return .json(
-            .ok,
-            "{\"domain\":\(JSONBody.quote(info.domain)),\"unregistered\":true,\"sessions_closed\":\(ended)}\n"
-        )
+        return .json(.ok, Self.fields(info, ["unregistered": "true", "sessions_closed": "\(ended)"]))
+    }
+
+    /// A domain as a JSON object, with `extra` members (already JSON) after its own.
+    static func fields(_ info: DomainInfo, _ extra: KeyValuePairs<String, String> = [:]) -> String {
+        var members = [
+            "\"id\":\(JSONBody.quote(info.id.uuidString.lowercased()))",
+            "\"domain\":\(JSONBody.quote(info.domain))",
+            "\"memo\":\(JSONBody.quote(info.memo))",
+            "\"created_at\":\(JSONBody.quote(Timestamp.format(info.createdAt)))",
+            "\"updated_at\":\(JSONBody.quote(Timestamp.format(info.updatedAt)))",
+        ]
+        for (name, value) in extra { members.append("\(JSONBody.quote(name)):\(value)") }
+        return "{" + members.joined(separator: ",") + "}\n"
     }
 
     private func list() async throws -> LocalResponse {
