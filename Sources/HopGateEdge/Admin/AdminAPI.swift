@@ -160,9 +160,10 @@ public final class AdminAPI: LocalResponder {
         }
         return .json(
             .ok,
-            "{\"id\":\(JSONBody.quote(info.id.uuidString.lowercased())),\"domain\":\(JSONBody.quote(info.domain)),"
-                + "\"memo\":\(JSONBody.quote(info.memo)),\"created_at\":\(JSONBody.quote(Timestamp.format(info.createdAt))),"
-                + "\"connected\":\(!sessions.isEmpty),\"sessions\":[\(sessions.joined(separator: ","))]}\n"
+            Self.fields(
+                info,
+                ["connected": "\(!sessions.isEmpty)", "sessions": "[\(sessions.joined(separator: ","))]"]
+            )
         )
     }
 
