@@ -23,7 +23,7 @@ function __hopgate_parse_tokens -S
         __hopgate_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'serve'
-            __hopgate_parse_subcommand 0 'database=' 'database-timeout=' 'log-level=' 'log-format=' 'domain=' 'https-listen=' 'http-listen=' 'dtls-listen=' 'metrics-listen=' 'admin-key=' 'tls-certificate=' 'tls-key=' 'upstream-timeout=' 'max-body-bytes=' 'trust-forwarded=' 'shutdown-grace=' 'dev' 'migrate' 'version' 'h/help'
+            __hopgate_parse_subcommand 0 'database=' 'database-timeout=' 'log-level=' 'log-format=' 'domain=' 'https-listen=' 'http-listen=' 'dtls-listen=' 'metrics-listen=' 'admin-key=' 'tls-certificate=' 'tls-key=' 'upstream-timeout=' 'header-timeout=' 'max-body-bytes=' 'trust-forwarded=' 'shutdown-grace=' 'dev' 'migrate' 'version' 'h/help'
         case 'connect'
             __hopgate_parse_subcommand 0 'database=' 'database-timeout=' 'log-level=' 'log-format=' 'server=' 'domain=' 'key=' 'to=' 'route=+' 'ca-file=' 'server-fingerprint=' 'server-name=' 'insecure' 'version' 'h/help'
         case 'domain'
@@ -116,6 +116,7 @@ complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_option
 complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate serve" tls-certificate' -l 'tls-certificate' -d 'A PEM certificate chain for the main domain (and any names it covers). (env: HOPGATE_TLS_CERTIFICATE)' -rfka ''
 complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate serve" tls-key' -l 'tls-key' -d 'The PEM private key for --tls-certificate. (env: HOPGATE_TLS_KEY)' -rfka ''
 complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate serve" upstream-timeout' -l 'upstream-timeout' -d 'Seconds to wait for a response head before answering 504. Default: 60. (env: HOPGATE_UPSTREAM_TIMEOUT)' -rfka ''
+complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate serve" header-timeout' -l 'header-timeout' -d 'Seconds a connection may take to send a request\'s head before it is closed (slowloris). Default: 10. (env: HOPGATE_HEADER_TIMEOUT)' -rfka ''
 complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate serve" max-body-bytes' -l 'max-body-bytes' -d 'The largest request body in bytes (larger: 413). Default: no limit. (env: HOPGATE_MAX_BODY_BYTES)' -rfka ''
 complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate serve" trust-forwarded' -l 'trust-forwarded' -d 'X-Forwarded-For and Forwarded from clients: none (replace them) or all (append: the edge is behind a trusted proxy). Default: none. (env: HOPGATE_TRUST_FORWARDED)' -rfka 'none all'
 complete -c 'hopgate' -n '__hopgate_should_offer_completions_for_flags_or_options "hopgate serve" shutdown-grace' -l 'shutdown-grace' -d 'Seconds in-flight requests may run on after SIGTERM. Default: 30. (env: HOPGATE_SHUTDOWN_GRACE)' -rfka ''

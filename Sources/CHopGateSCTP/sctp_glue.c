@@ -177,6 +177,13 @@ int hg_sctp_state(uint64_t id) {
     return e != NULL ? e->state : HG_SCTP_CLOSED;
 }
 
+uint64_t hg_sctp_retransmitted_chunks(void) {
+    struct sctpstat stat;
+    memset(&stat, 0, sizeof(stat));
+    usrsctp_get_stat(&stat);
+    return (uint64_t)stat.sctps_sendretransdata + (uint64_t)stat.sctps_sendfastretrans;
+}
+
 int hg_sctp_stream_count(uint64_t id) {
     endpoint *e = find(id);
     if (e == NULL || e->state != HG_SCTP_CONNECTED) return 0;

@@ -103,6 +103,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Seconds a connection may take to send a request's head before it is closed (slowloris). Default: 10. "
+                + "(env: HOPGATE_HEADER_TIMEOUT)",
+            valueName: "seconds"
+        )
+    )
+    var headerTimeout: Double?
+
+    @Option(
+        help: ArgumentHelp(
             "The largest request body in bytes (larger: 413). Default: no limit. (env: HOPGATE_MAX_BODY_BYTES)",
             valueName: "bytes"
         )
@@ -233,6 +242,9 @@ struct ServeCommand: AsyncParsableCommand {
         )
         if let seconds = try number(upstreamTimeout, "HOPGATE_UPSTREAM_TIMEOUT") {
             configuration.proxy.upstreamTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try number(headerTimeout, "HOPGATE_HEADER_TIMEOUT") {
+            configuration.proxy.headerReadTimeout = .milliseconds(Int64(seconds * 1000))
         }
         if let seconds = try number(shutdownGrace, "HOPGATE_SHUTDOWN_GRACE") {
             configuration.shutdownGrace = .milliseconds(Int64(seconds * 1000))

@@ -150,6 +150,7 @@ public final class EdgeServer: Service {
             registry: registry,
             group: group,
             logger: logger,
+            metrics: metrics,
             check: credentialCheck
         )
         bound["dtls"] = tunnel.localAddress

@@ -119,7 +119,9 @@ final class EdgeUnderTest: Sendable {
     /// Runs curl with `arguments`, resolving `host` to 127.0.0.1 on the edge's ports; the last line of its output
     /// is the status code (`-w`).
     func curl(_ arguments: [String], host: String? = nil, outputFile: String? = nil) async throws -> CurlResult {
+        // HTTP/1.1 unless a test asks for --http2: most checks here are about HTTP/1 framing.
         var all = ["-sS", "-k", "--max-time", "120", "-w", "\n%{http_code}"]
+        if !arguments.contains("--http2") { all.append("--http1.1") }
         if let host {
             all += ["--resolve", "\(host):\(https):127.0.0.1", "--resolve", "\(host):\(http):127.0.0.1"]
         }

@@ -141,7 +141,8 @@ import Testing
 
     @Test(.timeLimit(.minutes(2)))
     func errorsAreClearPagesWithTheRightStatus() async throws {
-        let edge = try await EdgeUnderTest(extraArguments: ["--upstream-timeout", "1"])
+        let edge = try await EdgeUnderTest(
+            extraArguments: ["--upstream-timeout", "1", "--max-body-bytes", "5000000", "--header-timeout", "1"])
         let service = try await LocalService(name: "app")
         let key = try await edge.register("app.localhost")
 
@@ -154,6 +155,9 @@ import Testing
             host: "app.localhost"
         )
         #expect(json.body.contains("\"code\":\"no_tunnel\""))
+        let overHTTP2 = try await edge.curl(["--http2", edge.url("app.localhost", "/")], host: "app.localhost")
+        #expect(overHTTP2.status == 502)
+        #expect(overHTTP2.body.contains("No HopGate client is connected for app.localhost"))
 
         let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(service.port)"])
         // The local service hangs: 504 after the upstream timeout.
@@ -214,6 +218,53 @@ import Testing
         #expect(fields?["x-forwarded-proto"] == "https")
         #expect(fields?["x-forwarded-host"] == "echo.localhost:\(edge.https)")
         #expect(fields?["forwarded"]?.hasPrefix("for=127.0.0.1;") == true)
+        // Over the body limit: 413, whether the length is announced or the body just keeps coming.
+        let bigBody = edge.directory + "/big"
+        _ = try await offload { try runProcess("/bin/sh", ["-c", "head -c 6000000 /dev/zero > \(bigBody)"]) }
+        for framing in [[], ["-H", "Transfer-Encoding: chunked"]] {
+            let tooLarge = try await edge.curl(
+                ["--data-binary", "@\(bigBody)"] + framing + [edge.url("echo.localhost", "/sha256")],
+                host: "echo.localhost"
+            )
+            #expect(tooLarge.status == 413, "\(framing): \(tooLarge.body)")
+        }
+
+        // Raw requests on the plain listener: obsolete line folding, two Hosts, garbage; a head that never ends.
+        let raw = """
+            import socket, sys, time
+            port = int(sys.argv[1])
+            for request in [b"GET / HTTP/1.1\\r\\nHost: a.localhost\\r\\nX-A: one\\r\\n two\\r\\n\\r\\n",
+                            b"GET / HTTP/1.1\\r\\nHost: a\\r\\nHost: b\\r\\n\\r\\n", b"GARBAGE\\r\\n\\r\\n"]:
+                s = socket.create_connection(("127.0.0.1", port)); s.sendall(request)
+                print(s.recv(100).split(b"\\r\\n")[0].decode()); s.close()
+            s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"GET / HTTP/1.1\\r\\nHost: a.loc")
+            started = time.time(); s.settimeout(10)
+            print("closed" if s.recv(100) == b"" else "answered", round(time.time() - started))
+            """
+        let http = edge.http
+        let rawResult = try await offload { try runProcess("/usr/bin/python3", ["-c", raw, "\(http)"]) }
+        #expect(
+            rawResult.standardOutput
+                == "HTTP/1.1 400 Bad Request\nHTTP/1.1 400 Bad Request\nHTTP/1.1 400 Bad Request\nclosed 1\n",
+            "\(rawResult.standardOutput)\(rawResult.standardError)"
+        )
+
+        // Metrics saw it all.
+        let metrics = try await offload {
+            try runProcess("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(edge.metrics)/metrics"])
+        }.standardOutput
+        for series in [
+            "hopgate_http_requests_total{method=\"GET\",status=\"502\"}",
+            "hopgate_http_requests_total{method=\"GET\",status=\"504\"}",
+            "hopgate_proxy_errors_total{type=\"no_tunnel\"}", "hopgate_proxy_errors_total{type=\"timeout\"}",
+            "hopgate_dtls_handshakes_total{result=\"accepted\"} 2", "hopgate_sessions_active 2",
+            "hopgate_http_request_duration_seconds_count", "hopgate_tunnel_rtt_milliseconds{stat=\"mean\"}",
+            "hopgate_tunnel_retransmitted_chunks_total",
+        ] {
+            #expect(metrics.contains(series), "no \(series) in the metrics")
+        }
+        #expect(edge.process.standardError.contains("\"msg\":\"request\""), "an access log line per request")
+
         await echoClient.stop()
         await client.stop()
         await edge.stop()

@@ -45,6 +45,9 @@ int hg_sctp_state(uint64_t id);
 /// offers at most what it was configured with). 0 before the association is up.
 int hg_sctp_stream_count(uint64_t id);
 
+/// DATA chunks this process's stack has sent again (timer and fast retransmissions), since it started.
+uint64_t hg_sctp_retransmitted_chunks(void);
+
 /// Sends one whole message on a stream. Returns the bytes sent, HG_SCTP_WOULD_BLOCK when the send buffer has no room now
 /// (try again after input), or another negative errno.
 long hg_sctp_send(uint64_t id, uint16_t stream, const uint8_t *data, size_t length);

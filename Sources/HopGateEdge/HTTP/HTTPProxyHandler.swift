@@ -418,7 +418,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let switching = status == 101 && request.isUpgrade
             var headers = HTTPHeaders(fields.map { ($0.name, $0.value) })
             headers = ProxyHeaders.removingHopByHop(headers, keepingUpgrade: switching)
-            if !request.head.isKeepAlive && !switching { headers.add(name: "Connection", value: "close") }
+            if !request.head.isKeepAlive && !switching && request.head.version.major == 1 {
+                headers.add(name: "Connection", value: "close")
+            }
             let head = HTTPResponseHead(
                 version: request.head.version,
                 status: HTTPResponseStatus(statusCode: Int(status)),
@@ -639,7 +641,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         guard let context else { return }
         var headers = headers
         let close = thenClose || !request.isKeepAlive
-        if close { headers.replaceOrAdd(name: "Connection", value: "close") }
+        // HTTP/2 has no Connection header (the stream just ends); HTTP/1 says it will close.
+        if close && request.version.major == 1 { headers.replaceOrAdd(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: request.version, status: status, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let body, body.readableBytes > 0, request.method != .HEAD {

@@ -1,4 +1,5 @@
 import Foundation
+import HopGateTunnel
 import Synchronization
 
 /// The edge's counters, rendered in the Prometheus text format. Few enough series that one lock is cheap; label
@@ -18,6 +19,8 @@ public final class EdgeMetrics: Sendable {
         var handshakes: [String: Int] = [:]
         var bytesIn = 0
         var bytesOut = 0
+        /// The last measured round trip of each live session, in milliseconds.
+        var roundTrips: [UInt64] = []
     }
 
     private let state = Mutex(State())
@@ -43,6 +46,11 @@ public final class EdgeMetrics: Sendable {
     /// A request the proxy could not complete: `no_tunnel`, `timeout`, `local_unavailable`, `aborted`, ...
     func proxyError(_ type: String) {
         state.withLock { $0.proxyErrors[type, default: 0] += 1 }
+    }
+
+    /// The sessions' latest round trips, reported by the tunnel listener every second.
+    func tunnelRoundTrips(_ milliseconds: [UInt64]) {
+        state.withLock { $0.roundTrips = milliseconds }
     }
 
     public func handshake(_ result: String) {
@@ -84,6 +92,13 @@ public final class EdgeMetrics: Sendable {
         out += "hopgate_http_bytes_received_total \(snapshot.bytesIn)\n"
         family("hopgate_http_bytes_sent_total", "counter", "Response body bytes sent to browsers.")
         out += "hopgate_http_bytes_sent_total \(snapshot.bytesOut)\n"
+        family("hopgate_tunnel_rtt_milliseconds", "gauge", "Round trip of the tunnel sessions' pings: mean and max.")
+        let trips = snapshot.roundTrips
+        let mean = trips.isEmpty ? 0 : Double(trips.reduce(0, +)) / Double(trips.count)
+        out += "hopgate_tunnel_rtt_milliseconds{stat=\"mean\"} \(mean)\n"
+        out += "hopgate_tunnel_rtt_milliseconds{stat=\"max\"} \(trips.max() ?? 0)\n"
+        family("hopgate_tunnel_retransmitted_chunks_total", "counter", "SCTP DATA chunks sent again (loss).")
+        out += "hopgate_tunnel_retransmitted_chunks_total \(SCTPStack.retransmittedChunks)\n"
         let sources = gauges.withLock { $0 }
         var declared = Set<String>()
         for source in sources {

@@ -27,14 +27,18 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
     private var ticker: RepeatedTask?
     private var nextSessionID: UInt64 = 1
     private var goingAway: String?
+    private let metrics: EdgeMetrics?
+    private var ticks = 0
 
     init(
         policy: EdgeHandshake.Policy,
         registry: TunnelSessionRegistry,
         limiter: FailureRateLimiter,
         logger: Logger,
+        metrics: EdgeMetrics?,
         verify: @escaping Verify
     ) {
+        self.metrics = metrics
         self.policy = policy
         self.registry = registry
         self.limiter = limiter
@@ -87,6 +91,10 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
     private func tick() {
         SCTPStack.advanceTimers(toMilliseconds: TunnelSessionDriver.monotonicMilliseconds())
         for runner in runners.values { runner.driver.tick() }
+        ticks += 1
+        if ticks % 200 == 0, let metrics {  // once a second
+            metrics.tunnelRoundTrips(runners.values.compactMap { $0.driver.session.roundTripMilliseconds })
+        }
     }
 
     // MARK: - From the sessions
@@ -135,6 +143,7 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
         )
         runner.published = session
         registry.add(session)
+        metrics?.handshake("accepted")
         logger.info(
             "tunnel session up",
             metadata: [
@@ -147,6 +156,7 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
     }
 
     fileprivate func rejected(_ runner: EdgeSessionRunner, _ reject: SessionHandshakeMessage.Reject) {
+        metrics?.handshake("\(reject.code)")
         logger.notice(
             "tunnel handshake rejected",
             metadata: ["peer": "\(runner.peer.hostAndPort)", "code": "\(reject.code)", "reason": "\(reject.message)"]

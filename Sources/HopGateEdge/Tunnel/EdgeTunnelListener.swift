@@ -57,6 +57,7 @@ public final class EdgeTunnelListener: Sendable {
         registry: TunnelSessionRegistry = .init(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
+        metrics: EdgeMetrics? = nil,
         check: @escaping CredentialCheck
     ) async throws -> EdgeTunnelListener {
         let (jobs, continuation) = AsyncStream.makeStream(of: VerificationJob.self)
@@ -73,7 +74,8 @@ public final class EdgeTunnelListener: Sendable {
                 policy: policy,
                 registry: registry,
                 limiter: limiter,
-                logger: logger
+                logger: logger,
+                metrics: metrics
             ) { action, reply in
                 continuation.yield(VerificationJob(action: action, reply: reply))
             }

@@ -38,6 +38,9 @@ public enum SCTPStack {
     }
 
     nonisolated(unsafe) private static var lastAdvance: UInt64?  // only touched under `lock`
+
+    /// DATA chunks sent again by every association of this process so far: a loss indicator for metrics.
+    public static var retransmittedChunks: UInt64 { withLock { hg_sctp_retransmitted_chunks() } }
 }
 
 /// One SCTP association over an unreliable packet channel (RFC 8261's SCTP over DTLS): packets in through
