@@ -509,9 +509,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     }
 
     private func finish(_ request: Proxied, context: ChannelHandlerContext) {
-        let keepAlive = request.head.isKeepAlive
-        let closeAfter: Bool
-        if case .discarding(let close) = state { closeAfter = close || !keepAlive } else { closeAfter = !keepAlive }
+        var closeAfter = !request.head.isKeepAlive
+        if case .discarding(let close) = state { closeAfter = closeAfter || close }
+        // An HTTP/2 stream ends with its response; closing it would cancel what is still queued.
+        if request.head.version.major > 1 { closeAfter = false }
         let promise = context.eventLoop.makePromise(of: Void.self)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         promise.futureResult.whenComplete { _ in
@@ -640,7 +641,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     ) {
         guard let context else { return }
         var headers = headers
-        let close = thenClose || !request.isKeepAlive
+        // An HTTP/2 stream ends with the response itself; closing it early would cancel what is still queued.
+        let close = request.version.major == 1 && (thenClose || !request.isKeepAlive)
         // HTTP/2 has no Connection header (the stream just ends); HTTP/1 says it will close.
         if close && request.version.major == 1 { headers.replaceOrAdd(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: request.version, status: status, headers: headers)
