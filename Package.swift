@@ -134,6 +134,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .executableTarget(
+            name: "hopgate-lossy-relay",
+            dependencies: ["HopGateLossyRelay", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .target(
             name: "HopGateLossyRelay",
             dependencies: [

@@ -50,6 +50,7 @@ public final class LocalForwarder: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let connectTimeout: TimeAmount
+    private let pool = LocalConnectionPool()
 
     public init(
         targets: [LocalTarget],
@@ -99,6 +100,7 @@ public final class LocalForwarder: Sendable {
         let forward = LocalExchange(
             exchange: exchange,
             target: target,
+            pool: pool,
             head: requestHead,
             eventLoop: eventLoop,
             logger: logger
@@ -113,6 +115,7 @@ private final class LocalExchange: @unchecked Sendable {
     // @unchecked: every method runs on `eventLoop` (the consumer's loop and the local channel's are the same).
     let exchange: TunnelExchange
     let target: LocalTarget
+    let pool: LocalConnectionPool
     let head: HTTPRequestHead
     let eventLoop: any EventLoop
     let logger: Logger
@@ -127,31 +130,92 @@ private final class LocalExchange: @unchecked Sendable {
     private(set) var switchPending = false
     var isUpgradeRequest: Bool { !head.headers["upgrade"].isEmpty }
 
-    init(exchange: TunnelExchange, target: LocalTarget, head: HTTPRequestHead, eventLoop: any EventLoop, logger: Logger)
-    {
+    /// This request went out on a pooled connection: if that connection turns out to be dead before any answer,
+    /// a request without a body is sent again on a new one.
+    private var reusedConnection = false
+    private var responseStarted = false
+    private var responseKeepAlive = false
+    private var requestEndWritten = false
+    private var timeout: TimeAmount = .seconds(5)
+
+    init(
+        exchange: TunnelExchange,
+        target: LocalTarget,
+        pool: LocalConnectionPool,
+        head: HTTPRequestHead,
+        eventLoop: any EventLoop,
+        logger: Logger
+    ) {
         self.exchange = exchange
         self.target = target
+        self.pool = pool
         self.head = head
         self.eventLoop = eventLoop
         self.logger = logger
     }
 
+    private var poolKey: LocalConnectionPool.Key { LocalConnectionPool.key(for: target, on: eventLoop) }
+
     func connect(timeout: TimeAmount) {
+        self.timeout = timeout
+        if !isUpgradeRequest, let channel = pool.take(poolKey) {
+            reusedConnection = true
+            return attach(channel)
+        }
+        connectFresh()
+    }
+
+    /// Puts this exchange's response handler on the connection and sends the request.
+    private func attach(_ channel: any Channel) {
+        guard !failed else {
+            channel.close(promise: nil)
+            return
+        }
+        do {
+            try channel.pipeline.syncOperations.addHandler(LocalResponseHandler(owner: self))
+        } catch {
+            channel.close(promise: nil)
+            return fail(AbortReason(.localServiceUnavailable, "the local connection failed: \(error)"))
+        }
+        self.channel = channel
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        for part in early { writeBody(part, on: channel) }
+        early = []
+        // An upgrade request has no body; its exchange stays open for the bytes after a 101.
+        if requestEnded || isUpgradeRequest { writeEnd(on: channel) }
+        channel.flush()
+    }
+
+    private func writeEnd(on channel: any Channel) {
+        requestEndWritten = true
+        channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+    }
+
+    /// Sends again on a new connection: a pooled one was closed by the service before it answered. Only for a
+    /// request without a body whose end is sent, so nothing is lost by starting over.
+    private func retryOnNewConnection() -> Bool {
+        guard reusedConnection, !responseStarted, requestEnded, sentBodyBytes == 0, !failed else { return false }
+        channel = nil
+        connectFresh()
+        return true
+    }
+
+    private var sentBodyBytes = 0
+
+    private func connectFresh() {
+        reusedConnection = false
         ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Bytes the service sends right behind a 101 must reach the raw pipe, not be dropped.
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
-                    try channel.pipeline.syncOperations.addHandler(LocalResponseHandler(owner: self))
                 }
             }
             .connect(host: target.host, port: target.port)
             .whenComplete { result in
                 switch result {
-                case .success(let channel):
-                    self.connected(channel)
+                case .success(let channel): self.attach(channel)
                 case .failure(let error):
                     self.fail(
                         AbortReason(
@@ -163,22 +227,9 @@ private final class LocalExchange: @unchecked Sendable {
             }
     }
 
-    private func connected(_ channel: any Channel) {
-        guard !failed else {
-            channel.close(promise: nil)
-            return
-        }
-        self.channel = channel
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        for part in early { writeBody(part, on: channel) }
-        early = []
-        // An upgrade request has no body; its exchange stays open for the bytes after a 101.
-        if requestEnded || isUpgradeRequest { channel.write(HTTPClientRequestPart.end(nil), promise: nil) }
-        channel.flush()
-    }
-
     private func writeBody(_ bytes: ByteBuffer, on channel: any Channel) {
         let count = bytes.readableBytes
+        sentBodyBytes += count
         let exchange = self.exchange
         channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(bytes))).whenSuccess {
             exchange.consumed(count)
@@ -197,7 +248,10 @@ private final class LocalExchange: @unchecked Sendable {
             channel?.close(promise: nil)
         case .end:
             requestEnded = true
-            if !isUpgradeRequest { channel?.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil) }
+            if !isUpgradeRequest, let channel {
+                writeEnd(on: channel)
+                channel.flush()
+            }
         case .aborted:
             failed = true
             channel?.close(promise: nil)
@@ -211,6 +265,8 @@ private final class LocalExchange: @unchecked Sendable {
     // MARK: - From the local service
 
     func responseHead(_ head: HTTPResponseHead) {
+        responseStarted = true
+        responseKeepAlive = head.isKeepAlive
         let switching = head.status.code == 101 && isUpgradeRequest
         var fields: [HeaderField] = []
         for (name, value) in head.headers {
@@ -245,13 +301,26 @@ private final class LocalExchange: @unchecked Sendable {
         }
     }
 
-    func responseEnd() {
+    /// The response is complete. Returns whether its connection may serve another request (the caller then takes
+    /// its handler off and gives it to the pool).
+    func responseEnd() -> Bool {
         exchange.end()
-        channel?.close(promise: nil)
+        let reusable = responseKeepAlive && requestEndWritten && !failed && !upgraded && !switchPending
+        if !reusable { channel?.close(promise: nil) }
+        return reusable
+    }
+
+    func returnToPool(_ channel: any Channel) {
+        self.channel = nil
+        // A connection paused for backpressure must read again for its next request.
+        channel.setOption(.autoRead, value: true).whenComplete { _ in
+            self.pool.give(channel, self.poolKey)
+        }
     }
 
     func localClosedEarly() {
         guard !failed else { return }
+        if retryOnNewConnection() { return }
         fail(
             AbortReason(
                 .localServiceUnavailable,
@@ -294,7 +363,11 @@ private final class LocalResponseHandler: ChannelInboundHandler, RemovableChanne
             // reach the raw handler as an HTTP part.
             guard !owner.switchPending else { return switchToRawBytes(context: context) }
             ended = true
-            owner.responseEnd()
+            if owner.responseEnd() {
+                let channel = context.channel
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                owner.returnToPool(channel)
+            }
         }
     }
 

@@ -48,4 +48,42 @@ import Testing
         theirs.receivedGoAway(now: 5)
         #expect(theirs.peerIsGoingAway && !theirs.acceptsNewExchanges)
     }
+
+    @Test func silenceWithExchangesWaitingIsProbedAndAnUnansweredProbeEndsTheSession() {
+        var liveness = LivenessStateMachine(
+            keepaliveIntervalMilliseconds: 15_000,
+            idleTimeoutMilliseconds: 45_000,
+            now: 0
+        )
+        let quiet = liveness.tick(now: 2_500, exchangesWaiting: false)
+        #expect(quiet == nil, "no exchanges: silence is fine until the keepalive")
+        let probe = liveness.tick(now: 2_600, exchangesWaiting: true)
+        guard case .sendPing = probe else {
+            Issue.record("expected a probing ping, got \(String(describing: probe))")
+            return
+        }
+        let waiting = liveness.tick(now: 5_000, exchangesWaiting: true)
+        #expect(waiting == nil)
+        let dead = liveness.tick(now: 5_600, exchangesWaiting: true)
+        #expect(dead == .unresponsive)
+    }
+
+    @Test func anAnsweredProbeKeepsTheSession() {
+        var liveness = LivenessStateMachine(
+            keepaliveIntervalMilliseconds: 15_000,
+            idleTimeoutMilliseconds: 45_000,
+            now: 0
+        )
+        guard case .sendPing(let value) = liveness.tick(now: 2_000, exchangesWaiting: true) else {
+            Issue.record("expected a probing ping")
+            return
+        }
+        liveness.receivedPong(value, now: 2_050)
+        #expect(liveness.roundTripMilliseconds == 50)
+        let later = liveness.tick(now: 3_000, exchangesWaiting: true)
+        #expect(later == nil)
+        #expect(!liveness.isProbing)
+        let stillAlive = liveness.tick(now: 10_000, exchangesWaiting: false)
+        #expect(stillAlive == nil)
+    }
 }

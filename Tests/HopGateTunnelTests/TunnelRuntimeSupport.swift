@@ -41,7 +41,7 @@ struct TunnelRuntimeEdge {
                 return .serverBusy
             }
         }
-        let runTask = Task { await listener.run(grace: .seconds(2)) }
+        let runTask = Task { await listener.run(grace: .seconds(30)) }
         return TunnelRuntimeEdge(listener: listener, certificate: certificate, runTask: runTask, checks: checks)
     }
 

@@ -43,6 +43,15 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         var isUpgrade = false
         /// After a 101: raw bytes both ways through this handler.
         var pipe: RawPipeHandler?
+        /// Sessions this request was sent to and lost with.
+        var lostSessions: [EdgeTunnelSession] = []
+
+        /// A request that can be sent again on another session when its session dies before answering: it has
+        /// no body (nothing was consumed that cannot be replayed) and its method is idempotent.
+        var canRetry: Bool {
+            requestEnded && bytesIn == 0 && !responseStarted && !isUpgrade && lostSessions.count < 2
+                && [.GET, .HEAD, .OPTIONS].contains(head.method)
+        }
         var status: UInt = 0
         var bytesIn = 0
         var bytesOut = 0
@@ -453,6 +462,27 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
                 state = .idle
             }
             finish(request, context: context)
+        case .aborted(let reason) where reason.code == .sessionEnded && request.canRetry:
+            // The client died (or was unregistered) before answering: try another one, as a reverse proxy tries
+            // its next upstream.
+            request.timeout?.cancel()
+            if let session = request.session { request.lostSessions.append(session) }
+            request.exchange = nil
+            request.session = nil
+            let path = Self.originForm(request.head.uri)
+            let others = environment.registry.candidates(
+                domain: request.host,
+                path: path,
+                excluding: request.lostSessions
+            )
+            environment.metrics.proxyError("retried")
+            guard !others.isEmpty else {
+                return failBeforeResponse(
+                    request,
+                    ErrorPage(status: .badGateway, code: "tunnel_lost", message: "\(reason.message) (no other client)")
+                )
+            }
+            open(request, candidates: others[...], path: path)
         case .aborted(let reason):
             request.timeout?.cancel()
             guard !request.responseStarted else {

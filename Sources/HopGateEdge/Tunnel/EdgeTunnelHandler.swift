@@ -90,7 +90,12 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
 
     private func tick() {
         SCTPStack.advanceTimers(toMilliseconds: TunnelSessionDriver.monotonicMilliseconds())
-        for runner in runners.values { runner.driver.tick() }
+        for runner in runners.values {
+            runner.driver.tick()
+            if let published = runner.published {
+                published.suspect.store(runner.driver.session.isSuspect, ordering: .relaxed)
+            }
+        }
         ticks += 1
         if ticks % 200 == 0, let metrics {  // once a second
             metrics.tunnelRoundTrips(runners.values.compactMap { $0.driver.session.roundTripMilliseconds })

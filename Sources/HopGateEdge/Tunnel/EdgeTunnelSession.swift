@@ -1,6 +1,7 @@
 import Foundation
 import HopGateTunnel
 import NIOCore
+import Synchronization
 
 /// A live, authenticated tunnel session as the rest of the edge sees it: which domain and paths it serves, and a
 /// way to open exchanges on it from any thread.
@@ -14,6 +15,9 @@ public final class EdgeTunnelSession: Sendable, CustomStringConvertible {
     public let clientVersion: String
     public let connectedAt: Date
     let driver: NIOLoopBound<TunnelSessionDriver>
+    /// Set while the peer is being probed (silent with requests waiting): routing prefers other sessions.
+    let suspect = Atomic<Bool>(false)
+    public var isSuspect: Bool { suspect.load(ordering: .relaxed) }
 
     init(
         welcome: SessionHandshakeMessage.Welcome,

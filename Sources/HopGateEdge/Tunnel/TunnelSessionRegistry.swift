@@ -35,8 +35,22 @@ public final class TunnelSessionRegistry: Sendable {
     public var count: Int { state.withLock { $0.byDomain.values.reduce(0) { $0 + $1.count } } }
 
     /// The sessions to try for a request, best first: those whose longest matching path prefix is the longest of
-    /// all, starting at the next in turn, then the others that match, in the same way. Empty when none serves it.
-    public func candidates(domain: String, path: String) -> [EdgeTunnelSession] {
+    /// all, starting at the next in turn, then the others that match, in the same way; sessions whose peer seems
+    /// gone (being probed) come after all others. Empty when none serves it.
+    public func candidates(
+        domain: String,
+        path: String,
+        excluding excluded: [EdgeTunnelSession] = []
+    )
+        -> [EdgeTunnelSession]
+    {
+        let ranked = rankedCandidates(domain: domain, path: path).filter { session in
+            !excluded.contains { $0 === session }
+        }
+        return ranked.filter { !$0.isSuspect } + ranked.filter(\.isSuspect)
+    }
+
+    private func rankedCandidates(domain: String, path: String) -> [EdgeTunnelSession] {
         state.withLock { state in
             guard let sessions = state.byDomain[domain], !sessions.isEmpty else { return [] }
             let start = state.nextPick[domain, default: 0] % sessions.count

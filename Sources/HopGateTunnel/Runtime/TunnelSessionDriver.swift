@@ -221,7 +221,7 @@ public final class TunnelSessionDriver {
             flush(id)
         case .closed(let why):
             isClosed = true
-            let reason = AbortReason(.cancelled, "the tunnel session ended: \(why)")
+            let reason = AbortReason(.sessionEnded, "the tunnel session ended: \(why)")
             for id in entries.keys { deliver(.aborted(reason), to: id) }
             entries.removeAll()
             // What the session sent last (a Reject) must leave before the owner's close_notify.

@@ -7,7 +7,18 @@ public struct LivenessStateMachine: Sendable {
         case sendPong(UInt64)
         /// Nothing arrived for the idle timeout: the peer is gone; close the session.
         case idleTimeout
+        /// Exchanges were waiting and a probing ping got no answer: the peer is gone; close the session.
+        case unresponsive
     }
+
+    /// With exchanges waiting on the peer, silence is suspicious long before the idle timeout: after this much of
+    /// it a ping goes out at once...
+    public static let probeAfterMilliseconds: UInt64 = 2_000
+    /// ...and if nothing at all comes back within this, the peer is taken for dead. A live peer answers a ping
+    /// within its round trip however slow its local service is, and SCTP resends a lost ping several times in
+    /// this window; a crashed one is found in seconds, so its requests fail over instead of waiting for the idle
+    /// timeout.
+    public static let probeTimeoutMilliseconds: UInt64 = 3_000
 
     public let keepaliveIntervalMilliseconds: UInt64
     public let idleTimeoutMilliseconds: UInt64
@@ -16,6 +27,7 @@ public struct LivenessStateMachine: Sendable {
     private var outstandingPing: (value: UInt64, sentAt: UInt64)?
     private var nextPingValue: UInt64 = 1
     private var timedOut = false
+    private var probeSentAt: UInt64?
 
     /// The latest measured round trip, in milliseconds.
     public private(set) var roundTripMilliseconds: UInt64?
@@ -51,20 +63,39 @@ public struct LivenessStateMachine: Sendable {
         lastReceived = max(lastReceived, now)
     }
 
-    /// Call on a timer, at least every `keepaliveIntervalMilliseconds / 2`.
-    public mutating func tick(now: UInt64) -> Action? {
+    /// Call on a timer, at least every `keepaliveIntervalMilliseconds / 2`. `exchangesWaiting`: this end has
+    /// exchanges open, so the peer's silence keeps someone waiting.
+    public mutating func tick(now: UInt64, exchangesWaiting: Bool = false) -> Action? {
         guard !timedOut else { return nil }
         if now >= lastReceived + idleTimeoutMilliseconds {
             timedOut = true
             return .idleTimeout
         }
+        if let sentAt = probeSentAt {
+            if lastReceived >= sentAt {
+                probeSentAt = nil  // anything at all since the probe: alive
+            } else if now >= sentAt + Self.probeTimeoutMilliseconds {
+                timedOut = true
+                return .unresponsive
+            }
+        } else if exchangesWaiting && now >= lastReceived + Self.probeAfterMilliseconds {
+            probeSentAt = now
+            return ping(now: now)
+        }
         guard now >= lastPingSent + keepaliveIntervalMilliseconds else { return nil }
+        return ping(now: now)
+    }
+
+    private mutating func ping(now: UInt64) -> Action {
         lastPingSent = now
         let value = nextPingValue
         nextPingValue &+= 1
         outstandingPing = (value, now)
         return .sendPing(value)
     }
+
+    /// Whether a probing ping is out and unanswered (the peer may be gone).
+    public var isProbing: Bool { probeSentAt != nil }
 
     /// The peer's ping: answer it.
     public mutating func receivedPing(_ value: UInt64, now: UInt64) -> Action {

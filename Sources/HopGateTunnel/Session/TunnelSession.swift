@@ -122,6 +122,8 @@ public final class TunnelSession {
     }
 
     public var roundTripMilliseconds: UInt64? { liveness?.roundTripMilliseconds }
+    /// A probing ping is out and unanswered while exchanges wait: the peer may be gone.
+    public var isSuspect: Bool { liveness?.isProbing ?? false }
     public var openExchanges: Int { exchanges.count }
 
     /// The streams exchanges may use, plus the control stream: as configured, then as agreed once SCTP is up.
@@ -246,7 +248,7 @@ public final class TunnelSession {
             return [.record(helloRecord)]
         }
         guard phase == .established, var liveness else { return [] }
-        let action = liveness.tick(now: now)
+        let action = liveness.tick(now: now, exchangesWaiting: !exchanges.isEmpty)
         self.liveness = liveness
         var outputs: [Output] = []
         switch action {
@@ -254,6 +256,11 @@ public final class TunnelSession {
             queueControl(.ping(value))
         case .idleTimeout:
             return close("the peer sent nothing for \(liveness.idleTimeoutMilliseconds) ms")
+        case .unresponsive:
+            return close(
+                "the peer did not answer a ping within \(LivenessStateMachine.probeTimeoutMilliseconds) ms "
+                    + "while \(exchanges.count) exchange(s) waited"
+            )
         case .sendPong, nil:
             break
         }

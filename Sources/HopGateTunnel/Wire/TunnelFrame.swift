@@ -49,6 +49,9 @@ public struct AbortReason: Equatable, Sendable {
         case refused = 8
         /// Anything else.
         case internalError = 9
+        /// The tunnel session ended before the exchange finished (never sent: each end says it to itself). A request
+        /// without a body that got no answer may be sent again on another session.
+        case sessionEnded = 10
     }
 
     public var code: Code

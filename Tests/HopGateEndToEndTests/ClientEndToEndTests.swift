@@ -1,0 +1,90 @@
+import Foundation
+import HopGateTestSupport
+import Testing
+
+/// `hopgate connect` under failure: a client killed under load, a client stopped gracefully.
+@Suite(.serialized) struct ClientEndToEndTests {
+    /// Requests from 4 threads for `seconds`, each printed as `start-offset status body`.
+    static let load = """
+        import http.client, ssl, sys, threading, time
+        port, seconds = int(sys.argv[1]), float(sys.argv[2])
+        context = ssl._create_unverified_context()
+        started = time.time(); lock = threading.Lock(); results = []
+        def worker():
+            while time.time() - started < seconds:
+                begin = time.time() - started
+                try:
+                    c = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+                    c.request("GET", "/who", headers={"Host": "app.localhost"})
+                    r = c.getresponse(); body = r.read().decode().strip(); status = r.status; c.close()
+                except Exception as e:
+                    status, body = 0, type(e).__name__
+                with lock: results.append((begin, time.time() - started, status, body))
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        [t.start() for t in threads]; [t.join() for t in threads]
+        for begin, end, status, body in sorted(results):
+            print(f"{begin:.2f} {end:.2f} {status} {body}")
+        """
+
+    @Test(.timeLimit(.minutes(2)))
+    func killingOneOfTwoClientsFailsOnlyTheRequestsInFlightOnIt() async throws {
+        let edge = try await EdgeUnderTest()
+        let a = try await LocalService(name: "a")
+        let b = try await LocalService(name: "b")
+        let key = try await edge.register("app.localhost")
+        let first = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(a.port)"])
+        let second = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(b.port)"])
+        _ = second
+        let https = edge.https
+        async let run = offload { try runProcess("/usr/bin/python3", ["-c", Self.load, "\(https)", "12"]) }
+        try await Task.sleep(for: .seconds(2))
+        first.signal(SIGKILL)
+        let killedAt = 2.0
+        let lines = try await run.standardOutput.split(separator: "\n")
+        let results = lines.map { $0.split(separator: " ", maxSplits: 3) }.filter { $0.count == 4 }
+        #expect(results.count > 50, "the load ran: \(results.count) requests")
+        // Only requests in flight on the killed client when it died may fail (its answer was half sent); the
+        // load has 4 workers, so at most 4. Every later request is served, by the other client if need be.
+        let failed = results.filter { $0[2] != "200" }
+        #expect(failed.count <= 4, "\(failed)")
+        #expect(failed.allSatisfy { (Double($0[0]) ?? 99) < killedAt + 0.25 }, "failed after the kill: \(failed)")
+        let before = results.filter { (Double($0[1]) ?? 0) < killedAt }
+        #expect(
+            before.contains { $0[3].hasPrefix("a ") } && before.contains { $0[3].hasPrefix("b ") },
+            "both clients shared the load"
+        )
+        let late = results.filter { (Double($0[0]) ?? 0) > killedAt + 6 }
+        #expect(!late.isEmpty && late.allSatisfy { $0[3].hasPrefix("b ") }, "after detection only b serves")
+        let slowest = results.map { (Double($0[1]) ?? 0) - (Double($0[0]) ?? 0) }.max() ?? 0
+        print("failover: \(results.count) requests, \(failed.count) failed; the slowest took \(slowest) s")
+        #expect(slowest < 10, "a request on the dead client waited \(slowest) s")
+        await edge.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func sigtermLetsTheClientFinishADownloadThenExitZero() async throws {
+        let edge = try await EdgeUnderTest()
+        let service = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(service.port)"])
+        let download = edge.directory + "/slow"
+        let count = 4 * 1024 * 1024
+        async let result = edge.curl(
+            [edge.url("app.localhost", "/bytes?n=\(count)&delay=3")],
+            host: "app.localhost",
+            outputFile: download
+        )
+        try await Task.sleep(for: .seconds(1))
+        client.signal(SIGTERM)
+        let finished = try await result
+        #expect(finished.status == 200, "\(finished.standardError)")
+        let verdict = try await verifyDownloadedBytes(download, count: count)
+        #expect(verdict == "ok")
+        let exit = try await client.waitForExit(timeout: .seconds(10))
+        #expect(exit == 0, "\(client.standardError)")
+        // Gone away: the edge has no session for the domain any more.
+        let after = try await edge.curl([edge.url("app.localhost", "/")], host: "app.localhost")
+        #expect(after.status == 502)
+        await edge.stop()
+    }
+}
