@@ -185,6 +185,7 @@ let package = Package(
             name: "HopGateTunnelTests",
             dependencies: [
                 "HopGateTunnel", "HopGateDTLS", "HopGateLossyRelay", "HopGateEdge", "HopGateClient",
+                "HopGateStore", "HopGateCore", "HopGateTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

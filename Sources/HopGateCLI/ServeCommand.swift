@@ -150,7 +150,8 @@ struct ServeCommand: AsyncParsableCommand {
             let certificates = try loadCertificates(mainDomain: configuration.mainDomain, isDev: isDev)
             try await globals.withStore { store, _ in
                 try await prepare(store, migrate: isDev || enabled(migrate, "HOPGATE_MIGRATE"), logger: logger)
-                let verifier = try await TunnelCredentialVerifier(store: store)
+                let keyVerifier = KeyVerifier()
+                let verifier = try await TunnelCredentialVerifier(store: store, keyVerifier: keyVerifier)
                 let registry = TunnelSessionRegistry()
                 let (credential, generatedKey) = try adminCredential(isDev: isDev, logger: logger)
                 let admin = credential.map {
@@ -178,6 +179,10 @@ struct ServeCommand: AsyncParsableCommand {
                             generatedAdminKey: generatedKey
                         )
                     }
+                }
+                // How many client keys cost an Argon2id hash: a reconnect storm with tokens must not move it.
+                server.metrics.addGauges {
+                    [("hopgate_argon2_verifications_total", Double(keyVerifier.argon2Verifications))]
                 }
                 let group = ServiceGroup(
                     configuration: ServiceGroupConfiguration(

@@ -153,7 +153,10 @@ public final class TunnelClientService: Service {
                 do {
                     try await gracefulShutdown()
                 } catch {
-                    return nil  // cancelled: the session ended first
+                    // Cancelled: either the session ended first, or the whole service is being cancelled; then
+                    // the session must end now, or the other task would wait for it forever.
+                    await connection.close("the client was cancelled")
+                    return nil
                 }
                 connection.goAway("the client is shutting down")
                 let clock = ContinuousClock()

@@ -87,4 +87,43 @@ import Testing
         #expect(after.status == 502)
         await edge.stop()
     }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aClientBehindALossyLinkServesADownloadByteExact() async throws {
+        let edge = try await EdgeUnderTest()
+        let service = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+        let relayPath = URL(fileURLWithPath: HopGateBinary.path).deletingLastPathComponent()
+            .appendingPathComponent("hopgate-lossy-relay").path
+        let relay = try BackgroundProcess(
+            relayPath,
+            ["\(edge.dtls)", "0.05", "11"],
+            environment: [:],
+            name: "lossy relay"
+        )
+        let output = try await relay.waitForOutput(containing: "PORT")
+        let portText = output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let relayPort = try #require(Int(portText))
+        let client = try await edge.connect(
+            domain: "app.localhost",
+            key: key,
+            arguments: ["--to", "\(service.port)"],
+            serverPort: relayPort
+        )
+        let download = edge.directory + "/lossy"
+        let count = 16 * 1024 * 1024
+        let started = ContinuousClock.now
+        let got = try await edge.curl(
+            [edge.url("app.localhost", "/bytes?n=\(count)")],
+            host: "app.localhost",
+            outputFile: download
+        )
+        print("lossy: 16 MiB through a client behind 5% loss in \(ContinuousClock.now - started)")
+        #expect(got.status == 200, "\(got.standardError)")
+        let verdict = try await verifyDownloadedBytes(download, count: count)
+        #expect(verdict == "ok")
+        await client.stop()
+        await relay.stop()
+        await edge.stop()
+    }
 }

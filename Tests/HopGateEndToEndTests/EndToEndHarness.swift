@@ -75,12 +75,14 @@ final class EdgeUnderTest: Sendable {
         domain: String,
         key: String,
         arguments: [String],
-        waitForConnected: Bool = true
+        waitForConnected: Bool = true,
+        serverPort: Int? = nil
     ) async throws -> BackgroundProcess {
         let client = try BackgroundProcess(
             HopGateBinary.path,
             [
-                "connect", "--server", "127.0.0.1:\(dtls)", "--server-fingerprint", fingerprint, "--domain", domain,
+                "connect", "--server", "127.0.0.1:\(serverPort ?? dtls)", "--server-fingerprint", fingerprint,
+                "--domain", domain,
                 "--key", key,
             ] + arguments,
             environment: environment,

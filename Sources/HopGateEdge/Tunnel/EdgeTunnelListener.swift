@@ -53,7 +53,8 @@ public final class EdgeTunnelListener: Sendable {
         port: Int,
         dtls: DTLSServerConfiguration,
         policy: EdgeHandshake.Policy = .init(),
-        limiter: FailureRateLimiter = .init(maximumFailures: 20),
+        // Attempts in flight count too: a site of 100 clients behind one NAT address may all connect at once.
+        limiter: FailureRateLimiter = .init(maximumFailures: 100),
         registry: TunnelSessionRegistry = .init(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
