@@ -188,7 +188,7 @@ _hopgate_serve() {
     repeating_flags=()
     non_repeating_flags=(--dev --migrate --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database --database-timeout --log-level --log-format --domain --https-listen --http-listen --dtls-listen --metrics-listen --admin-key --tls-certificate --tls-key --upstream-timeout --header-timeout --max-body-bytes --trust-forwarded --shutdown-grace)
+    non_repeating_options=(--database --database-timeout --log-level --log-format --domain --https-listen --http-listen --dtls-listen --metrics-listen --admin-key --tls-certificate --tls-key --upstream-timeout --header-timeout --max-body-bytes --trust-forwarded --shutdown-grace --threads)
     __hopgate_offer_flags_options 0
 
     # Offer option value completions
@@ -245,6 +245,9 @@ _hopgate_serve() {
         return
         ;;
     '--shutdown-grace')
+        return
+        ;;
+    '--threads')
         return
         ;;
     esac

@@ -184,6 +184,16 @@ uint64_t hg_sctp_retransmitted_chunks(void) {
     return (uint64_t)stat.sctps_sendretransdata + (uint64_t)stat.sctps_sendfastretrans;
 }
 
+int hg_sctp_outstanding(uint64_t id) {
+    endpoint *e = find(id);
+    if (e == NULL || e->state != HG_SCTP_CONNECTED) return 0;
+    struct sctp_status status;
+    memset(&status, 0, sizeof(status));
+    socklen_t length = sizeof(status);
+    if (usrsctp_getsockopt(e->socket, IPPROTO_SCTP, SCTP_STATUS, &status, &length) != 0) return 0;
+    return (int)(status.sstat_unackdata + status.sstat_penddata);
+}
+
 int hg_sctp_stream_count(uint64_t id) {
     endpoint *e = find(id);
     if (e == NULL || e->state != HG_SCTP_CONNECTED) return 0;

@@ -80,7 +80,9 @@ public final class LocalForwarder: Sendable {
     /// `TunnelClientConnection`'s exchange handler: starts forwarding and returns where the exchange's events go.
     public func accept(_ exchange: TunnelExchange, head: TunnelFrame) -> TunnelExchangeConsumer? {
         guard case .requestHead(let method, _, let authority, let path, let fields) = head else { return nil }
-        let eventLoop = group.next()
+        // The tunnel's own loop: the local connection, its pool and the exchange then share one thread, with no
+        // hop between them for each event.
+        let eventLoop = exchange.eventLoop
         guard let target = target(for: path) else {
             exchange.abort(AbortReason(.localServiceUnavailable, "this client serves no target for \(path)"))
             return TunnelExchangeConsumer(eventLoop: eventLoop) { _ in }

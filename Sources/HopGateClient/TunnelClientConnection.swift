@@ -83,6 +83,12 @@ public final class TunnelClientConnection: Sendable {
         return try await handler.eventLoop.submit { handler.value.session?.openExchanges ?? 0 }.get()
     }
 
+    /// Whether exchanges are open or data is still on its way to the edge.
+    public func isBusy() async throws -> Bool {
+        let handler = self.handler
+        return try await handler.eventLoop.submit { !(handler.value.session?.isIdle ?? true) }.get()
+    }
+
     /// The last measured round trip to the edge.
     public func roundTripMilliseconds() async throws -> UInt64? {
         let handler = self.handler

@@ -161,7 +161,7 @@ public final class TunnelClientService: Service {
                 connection.goAway("the client is shutting down")
                 let clock = ContinuousClock()
                 let deadline = clock.now + grace
-                while clock.now < deadline, (try? await connection.openExchanges()) ?? 0 > 0 {
+                while clock.now < deadline, (try? await connection.isBusy()) ?? false {
                     try? await Task.sleep(for: .milliseconds(50))
                 }
                 await connection.close("the client shut down")

@@ -45,6 +45,9 @@ int hg_sctp_state(uint64_t id);
 /// offers at most what it was configured with). 0 before the association is up.
 int hg_sctp_stream_count(uint64_t id);
 
+/// DATA chunks not yet sent or not yet acknowledged by the peer (0 when nothing is in flight, or not connected).
+int hg_sctp_outstanding(uint64_t id);
+
 /// DATA chunks this process's stack has sent again (timer and fast retransmissions), since it started.
 uint64_t hg_sctp_retransmitted_chunks(void);
 

@@ -193,8 +193,8 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
         for runner in runners.values { runner.driver.close(why) }
     }
 
-    /// How many exchanges are still open across all sessions.
-    var openExchanges: Int { runners.values.reduce(0) { $0 + $1.driver.openExchanges } }
+    /// How many sessions still have exchanges open or data on its way.
+    var busySessions: Int { runners.values.filter { !$0.driver.isIdle }.count }
 
     /// Where a failed handshake counts: the IPv4 address, or the IPv6 /64 (one host usually has a whole /64).
     static func sourceNetwork(of peer: SocketAddress) -> String {

@@ -112,7 +112,7 @@ public final class EdgeTunnelListener: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + grace
         while clock.now < deadline {
-            let open = (try? await handler.eventLoop.submit { handler.value.openExchanges }.get()) ?? 0
+            let open = (try? await handler.eventLoop.submit { handler.value.busySessions }.get()) ?? 0
             if open == 0 { break }
             // Not `Task.sleep`: this task is already cancelled, and the wait must still happen.
             try? await handler.eventLoop.scheduleTask(in: .milliseconds(50)) {}.futureResult.get()

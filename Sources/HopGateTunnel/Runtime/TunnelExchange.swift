@@ -53,7 +53,9 @@ public final class TunnelExchange: Sendable {
         self.driver = driver
     }
 
-    private var eventLoop: any EventLoop { driver.eventLoop }
+    /// The session's event loop. An application that does its I/O on this loop (the client's local connections)
+    /// saves a thread hop for every call and event.
+    public var eventLoop: any EventLoop { driver.eventLoop }
 
     /// Sends the response head (client only).
     public func sendHead(_ head: TunnelFrame) {

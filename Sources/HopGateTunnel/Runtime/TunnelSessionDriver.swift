@@ -64,6 +64,9 @@ public final class TunnelSessionDriver {
 
     public var openExchanges: Int { entries.count }
 
+    /// Nothing open and nothing on its way: the session can close without losing a byte.
+    public var isIdle: Bool { entries.isEmpty && !session.hasUndeliveredData }
+
     // MARK: - From the owner
 
     /// Sends the client's Hello.

@@ -114,6 +114,9 @@ public final class SCTPAssociation: @unchecked Sendable {
     /// The streams both ends agreed on (the smaller offer), once connected; 0 before.
     public var negotiatedStreams: UInt16 { UInt16(clamping: SCTPStack.withLock { hg_sctp_stream_count(id) }) }
 
+    /// DATA chunks not yet sent or not yet acknowledged: 0 once the peer has everything.
+    public var outstandingChunks: Int { Int(SCTPStack.withLock { hg_sctp_outstanding(id) }) }
+
     /// Feeds one packet from the peer.
     public func input(_ packet: ByteBuffer) {
         packet.withUnsafeReadableBytes { bytes in

@@ -129,6 +129,10 @@ public final class TunnelSession {
     /// The streams exchanges may use, plus the control stream: as configured, then as agreed once SCTP is up.
     public var streamCount: UInt16 { streams }
 
+    /// Frames this end has not yet handed to SCTP, or that SCTP has not yet had acknowledged: closing now would
+    /// lose them (close aborts the association).
+    public var hasUndeliveredData: Bool { !pending.isEmpty || (association?.outstandingChunks ?? 0) > 0 }
+
     /// Whether the exchange is still open at this end.
     public func isActive(_ id: ExchangeID) -> Bool { exchanges[id.stream]?.sequence == id.sequence }
 
