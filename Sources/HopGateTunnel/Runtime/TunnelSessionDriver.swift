@@ -58,7 +58,11 @@ public final class TunnelSessionDriver {
         self.session = session
         self.eventLoop = eventLoop
         self.now = now
+        session.defersSending = true
     }
+
+    /// A flush is queued behind the tasks already waiting on the loop, so the frames they queue go with it.
+    private var flushScheduled = false
 
     public static func monotonicMilliseconds() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
 
@@ -175,6 +179,18 @@ public final class TunnelSessionDriver {
         while let output = backlog.popFirst() { act(on: output) }
         running = false
         sendOutgoingRecords()
+        scheduleFlushIfNeeded()
+    }
+
+    private func scheduleFlushIfNeeded() {
+        guard session.hasDeferredFrames, !flushScheduled else { return }
+        flushScheduled = true
+        let driver = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.execute {
+            let driver = driver.value
+            driver.flushScheduled = false
+            driver.run { driver.handle(driver.session.flush(now: driver.now())) }
+        }
     }
 
     private func sendOutgoingRecords() {

@@ -51,6 +51,12 @@ public final class TunnelSession {
     }
 
     public let role: Role
+    /// When set, the calls an application makes (open, head, data, end, credit, abort) only queue their frames;
+    /// `flush` sends them. An owner that flushes once per event-loop turn lets frames of one exchange that come
+    /// together (a small response's head, body and end) leave as one message in one packet.
+    public var defersSending = false
+    /// A call queued frames that no `flush` has sent yet.
+    public private(set) var hasDeferredFrames = false
     private var phase = Phase.handshaking
     private var edgeHandshake: EdgeHandshake?
     private var clientHandshake: ClientHandshake?
@@ -71,8 +77,8 @@ public final class TunnelSession {
     /// How much may wait for SCTP before the session is given up: writers stop at the high-water mark, so only a
     /// peer that stops acknowledging while pinging can get here.
     static let maximumPendingBytes = 16 * 1024 * 1024
-    /// The largest data chunk: one SCTP message with the frame type and the exchange sequence.
-    public static let maximumChunkSize = SCTPAssociation.maximumMessageSize - 5
+    /// The largest data chunk: one SCTP message with the exchange sequence, the frame's length and its type.
+    public static let maximumChunkSize = SCTPAssociation.maximumMessageSize - 9
     private var handshakeStartedAt: UInt64?
     /// How long a session may take to finish its handshake.
     static let handshakeTimeoutMilliseconds: UInt64 = 30_000
@@ -289,7 +295,7 @@ public final class TunnelSession {
         let message = try Self.message(try exchange.sendHead(head), sequence: id.sequence)
         exchanges[stream] = (id.sequence, exchange)
         enqueue(message, on: stream)
-        return (id, pump(now: now))
+        return (id, pumpUnlessDeferred(now: now))
     }
 
     /// Sends a response head (client only).
@@ -326,7 +332,7 @@ public final class TunnelSession {
         let grant = exchange.machine.consumed(bytes)
         exchanges[id.stream] = exchange
         if let grant, let message = try? Self.message(grant, sequence: id.sequence) { enqueue(message, on: id.stream) }
-        return pump(now: now)
+        return pumpUnlessDeferred(now: now)
     }
 
     public func abort(_ id: ExchangeID, _ reason: AbortReason, now: UInt64) -> [Output] {
@@ -335,7 +341,7 @@ public final class TunnelSession {
             enqueue(message, on: id.stream)
         }
         exchanges[id.stream] = nil
-        return pump(now: now)
+        return pumpUnlessDeferred(now: now)
     }
 
     /// Announces GOAWAY: no new exchanges; those in flight may finish.
@@ -370,18 +376,33 @@ public final class TunnelSession {
         exchanges[id.stream] = exchange
         enqueue(message, on: id.stream)
         if exchange.machine.isFinished { exchanges[id.stream] = nil }
-        return pump(now: now)
+        return pumpUnlessDeferred(now: now)
+    }
+
+    /// Sends what the application's calls queued (with `defersSending`).
+    public func flush(now: UInt64) -> [Output] {
+        pump(now: now)
+    }
+
+    private func pumpUnlessDeferred(now: UInt64) -> [Output] {
+        guard defersSending else { return pump(now: now) }
+        hasDeferredFrames = true
+        return []
     }
 
     // MARK: - Moving frames
 
-    /// An exchange frame as one SCTP message: the exchange's sequence number, then the frame. Throws
+    /// An exchange frame as one SCTP message: the exchange's sequence number, then the frame's length and the
+    /// frame. Frames of one exchange that wait together are sent as one message (the sequence once, then each
+    /// length and frame), so a small response's head, body and end travel in one packet. Throws
     /// `.headersTooLarge` when it would not fit one message.
     static func message(_ frame: TunnelFrame, sequence: UInt32) throws -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeInteger(sequence)
+        buffer.writeInteger(UInt32(0))  // the length, written once the frame is
         do {
             try frame.encode(into: &buffer)
+            buffer.setInteger(UInt32(buffer.readableBytes - 8), at: buffer.readerIndex + 4)
         } catch {
             // Only heads can fail to encode (a name or value over 64 KiB): it is the head that is too large.
             throw AbortReason(.headersTooLarge, "\(error)")
@@ -409,6 +430,7 @@ public final class TunnelSession {
 
     /// Sends what SCTP has room for, reads what arrived, and collects the packets to send.
     private func pump(now: UInt64) -> [Output] {
+        hasDeferredFrames = false
         guard let association, phase == .established else { return [] }
         var outputs: [Output] = []
         // Read first: acknowledgements free send space.
@@ -426,6 +448,7 @@ public final class TunnelSession {
         }
         let wasAboveHighWater = pendingBytes >= Self.pendingHighWater
         if association.state == .connected {
+            coalescePending()
             var sent = 0
             do {
                 while sent < pending.count, try association.send(pending[sent].message, on: pending[sent].stream) {
@@ -449,6 +472,31 @@ public final class TunnelSession {
         return outputs
     }
 
+    /// Joins waiting messages of the same exchange into one (up to the message size), so they leave in one
+    /// packet instead of one each.
+    private func coalescePending() {
+        guard pending.count > 1 else { return }
+        var merged: [(stream: UInt16, message: ByteBuffer)] = []
+        merged.reserveCapacity(pending.count)
+        for item in pending {
+            if var last = merged.last, last.stream == item.stream, item.stream != 0,
+                last.message.readableBytes + item.message.readableBytes - 4 <= SCTPAssociation.maximumMessageSize,
+                last.message.getInteger(at: last.message.readerIndex, as: UInt32.self)
+                    == item.message.getInteger(at: item.message.readerIndex, as: UInt32.self)
+            {
+                var frames = item.message
+                frames.moveReaderIndex(forwardBy: 4)  // the sequence, already there
+                last.message.writeBuffer(&frames)
+                merged[merged.count - 1] = last
+            } else {
+                merged.append(item)
+            }
+        }
+        // The byte count drops by 4 for each sequence saved.
+        pendingBytes = merged.reduce(0) { $0 + $1.message.readableBytes }
+        pending = merged
+    }
+
     private func deliver(_ message: ByteBuffer, on stream: UInt16, now: UInt64) -> [Output] {
         if stream == 0 {
             guard let frame = try? TunnelFrame(decoding: message, limits: limits) else {
@@ -461,14 +509,29 @@ public final class TunnelSession {
             return close("an exchange message without its sequence")
         }
         let id = ExchangeID(stream: stream, sequence: sequence)
-        let frame: TunnelFrame
-        do {
-            frame = try TunnelFrame(decoding: body, limits: limits)
-        } catch let reason as AbortReason {
-            return abortAndForget(id, reason)
-        } catch {
-            return abortAndForget(id, AbortReason(.protocolError, "\(error)"))
-        }
+        var outputs: [Output] = []
+        repeat {
+            guard let length = body.readInteger(as: UInt32.self), let frameBytes = body.readSlice(length: Int(length))
+            else {
+                return outputs + abortAndForget(id, AbortReason(.protocolError, "a frame longer than its message"))
+            }
+            let frame: TunnelFrame
+            do {
+                frame = try TunnelFrame(decoding: frameBytes, limits: limits)
+            } catch let reason as AbortReason {
+                return outputs + abortAndForget(id, reason)
+            } catch {
+                return outputs + abortAndForget(id, AbortReason(.protocolError, "\(error)"))
+            }
+            outputs += deliverFrame(frame, id: id, now: now)
+            guard phase == .established else { return outputs }
+        } while body.readableBytes > 0
+        return outputs
+    }
+
+    private func deliverFrame(_ frame: TunnelFrame, id: ExchangeID, now: UInt64) -> [Output] {
+        let stream = id.stream
+        let sequence = id.sequence
         var outputs: [Output] = []
         if let current = exchanges[stream], current.sequence != sequence {
             // Frames are in order per stream, so a different sequence is either stale (a frame that crossed our
