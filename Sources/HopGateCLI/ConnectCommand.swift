@@ -156,8 +156,15 @@ struct ConnectCommand: AsyncParsableCommand {
         }
         let verification: DTLSServerVerification
         if let fingerprint = setting(serverFingerprint, "HOPGATE_SERVER_FINGERPRINT") {
+            let digits = fingerprint.filter { $0 != ":" }
+            guard digits.count == 64, digits.allSatisfy(\.isHexDigit) else {
+                throw ValidationError("--server-fingerprint must be a SHA-256: 64 hex characters (colons allowed)")
+            }
             verification = .fingerprint(fingerprint)
         } else if let path = setting(caFile, "HOPGATE_CA_FILE") {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ValidationError("--ca-file: cannot read \(path)")
+            }
             verification = .caFile(path)
         } else if enabled(insecure, "HOPGATE_INSECURE") {
             logger.warning(

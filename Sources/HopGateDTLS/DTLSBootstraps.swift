@@ -93,7 +93,42 @@ public enum DTLSClient {
     ) async throws -> Output {
         let eventLoop = closePromise?.futureResult.eventLoop ?? group.next()
         let handshake = eventLoop.makePromise(of: Void.self)
-        let (channel, output) = try await DatagramBootstrap(group: eventLoop)
+        let channel: any Channel
+        let output: Output
+        do {
+            (channel, output) = try await bootstrapConnect(
+                host: host,
+                port: port,
+                eventLoop: eventLoop,
+                configuration: configuration,
+                handshake: handshake,
+                closePromise: closePromise,
+                finish: finish
+            )
+        } catch {
+            // No handler took the promise (a bad configuration, an unresolvable host): settle it here.
+            handshake.fail(error)
+            throw error
+        }
+        do {
+            try await handshake.futureResult.get()
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+        return output
+    }
+
+    private static func bootstrapConnect<Output: Sendable>(
+        host: String,
+        port: Int,
+        eventLoop: any EventLoop,
+        configuration: DTLSClientConfiguration,
+        handshake: EventLoopPromise<Void>,
+        closePromise: EventLoopPromise<DTLSCloseReason>?,
+        finish: @escaping @Sendable (any Channel) throws -> Output
+    ) async throws -> (any Channel, Output) {
+        try await DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: socketBufferSize)
             .connect(host: host, port: port) { channel in
@@ -107,13 +142,6 @@ public enum DTLSClient {
                     return (channel, try finish(channel))
                 }
             }
-        do {
-            try await handshake.futureResult.get()
-        } catch {
-            try? await channel.close()
-            throw error
-        }
-        return output
     }
 }
 

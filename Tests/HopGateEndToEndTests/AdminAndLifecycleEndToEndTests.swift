@@ -144,6 +144,36 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(2)))
+    func certificateFailuresAndBadSettingsSayWhatIsWrong() async throws {
+        let edge = try await EdgeUnderTest()
+        let key = try await edge.register("app.localhost")
+        // Someone else's certificate: a clear message, and the client keeps trying (the edge may be fixed).
+        let wrong = try BackgroundProcess(
+            HopGateBinary.path,
+            [
+                "connect", "--server", "127.0.0.1:\(edge.dtls)", "--server-fingerprint",
+                String(repeating: "ab", count: 32),
+                "--domain", "app.localhost", "--key", key, "--to", "9",
+            ],
+            environment: edge.environment,
+            name: "client with the wrong fingerprint"
+        )
+        let output = try await wrong.waitForOutput(containing: "\"reconnecting\"")
+        #expect(output.contains("certificate was not accepted"), "\(output)")
+        await wrong.stop()
+        // A malformed fingerprint is a usage error at once (64), not a retry loop.
+        let malformed = try await HopGateBinary.run(
+            [
+                "connect", "--server", "127.0.0.1:\(edge.dtls)", "--server-fingerprint", "00", "--domain",
+                "app.localhost",
+                "--key", key, "--to", "9",
+            ])
+        #expect(malformed.status == 64)
+        #expect(malformed.standardError.contains("64 hex characters"))
+        await edge.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
     func theClientReconnectsAfterTheEdgeRestarts() async throws {
         var edge = try await EdgeUnderTest()
         let service = try await LocalService(name: "app")
