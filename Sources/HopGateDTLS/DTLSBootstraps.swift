@@ -49,6 +49,10 @@ public struct DTLSServer: Sendable {
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: socketBufferSize)
             .channelOption(.maxMessagesPerRead, value: 64)
+            // recvmmsg: up to 32 datagrams a system call instead of one. The read buffer is split between them,
+            // so it must hold 32 full datagrams, or each would be cut to 1/32 of it.
+            .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * 2048))
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = try DTLSServerHandler(
@@ -131,6 +135,8 @@ public enum DTLSClient {
         try await DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: socketBufferSize)
+            .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * 2048))
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = try DTLSClientHandler(
@@ -144,6 +150,9 @@ public enum DTLSClient {
             }
     }
 }
+
+/// Datagrams read with one recvmmsg call.
+let vectorReadCount = 32
 
 /// Socket buffers large enough for a burst of handshakes or a window of records without kernel drops.
 let socketBufferSize: SocketOptionValue = 4 * 1024 * 1024
