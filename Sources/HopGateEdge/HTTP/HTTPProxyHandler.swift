@@ -539,10 +539,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     }
 
     private func finish(_ request: Proxied, context: ChannelHandlerContext) {
-        var closeAfter = !request.head.isKeepAlive
-        if case .discarding(let close) = state { closeAfter = closeAfter || close }
+        var discarding = false
+        if case .discarding(let close) = state { discarding = close }
         // An HTTP/2 stream ends with its response; closing it would cancel what is still queued.
-        if request.head.version.major > 1 { closeAfter = false }
+        let closeAfter = request.head.version.major == 1 && (!request.head.isKeepAlive || discarding)
         let promise = context.eventLoop.makePromise(of: Void.self)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         promise.futureResult.whenComplete { _ in

@@ -59,9 +59,8 @@ public final class TunnelExchange: Sendable {
 
     /// Sends the response head (client only).
     public func sendHead(_ head: TunnelFrame) {
-        let driver = self.driver
         let id = self.id
-        eventLoop.execute { driver.value.sendHead(head, on: id) }
+        onLoop { $0.sendHead(head, on: id) }
     }
 
     /// Queues body bytes. Returns whether the writer may go on writing.
@@ -73,9 +72,8 @@ public final class TunnelExchange: Sendable {
             if state.bytes > Self.highWaterBytes { state.writerWaiting = true }
             return !state.writerWaiting
         }
-        let driver = self.driver
         let id = self.id
-        eventLoop.execute { driver.value.queue(bytes, on: id) }
+        onLoop { $0.queue(bytes, on: id) }
         return writable
     }
 
@@ -84,24 +82,33 @@ public final class TunnelExchange: Sendable {
 
     /// Ends this end's side, after everything written so far.
     public func end() {
-        let driver = self.driver
         let id = self.id
-        eventLoop.execute { driver.value.queueEnd(on: id) }
+        onLoop { $0.queueEnd(on: id) }
     }
 
     /// Gives the exchange up and tells the peer why.
     public func abort(_ reason: AbortReason) {
-        let driver = self.driver
         let id = self.id
-        eventLoop.execute { driver.value.abort(id, reason) }
+        onLoop { $0.abort(id, reason) }
     }
 
     /// The application passed `bytes` of received data on: the peer may send that much more.
     public func consumed(_ bytes: Int) {
         guard bytes > 0 else { return }
-        let driver = self.driver
         let id = self.id
-        eventLoop.execute { driver.value.consumed(bytes, on: id) }
+        onLoop { $0.consumed(bytes, on: id) }
+    }
+
+    /// Runs `body` on the session's loop: at once when already there (the driver takes nested calls), else as a
+    /// task. Most calls come from the loop itself (the client's local connections, a one-loop edge), and a task
+    /// each would cost an allocation and a trip through the queue.
+    private func onLoop(_ body: @escaping @Sendable (TunnelSessionDriver) -> Void) {
+        let driver = self.driver
+        if driver.eventLoop.inEventLoop {
+            body(driver.value)
+        } else {
+            driver.eventLoop.execute { body(driver.value) }
+        }
     }
 
     /// The driver handed `bytes` to the session. Returns whether a waiting writer should hear `.writable`.
