@@ -380,10 +380,11 @@ private final class LocalResponseHandler: ChannelInboundHandler, RemovableChanne
         let pipeline = context.pipeline.syncOperations
         do {
             try pipeline.addHandler(LocalRawHandler(owner: owner), position: .before(self))
-            try pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self))
-            try pipeline.removeHandler(try pipeline.handler(type: NIOHTTPRequestHeadersValidator.self))
-            try pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
-            try pipeline.removeHandler(self)
+            // Removal completes at once on the loop; the futures say nothing more.
+            _ = pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self))
+            _ = pipeline.removeHandler(try pipeline.handler(type: NIOHTTPRequestHeadersValidator.self))
+            _ = pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
+            _ = pipeline.removeHandler(self)
             owner.switched()
         } catch {
             context.close(promise: nil)
