@@ -184,23 +184,24 @@ uint64_t hg_sctp_retransmitted_chunks(void) {
     return (uint64_t)stat.sctps_sendretransdata + (uint64_t)stat.sctps_sendfastretrans;
 }
 
-int hg_sctp_outstanding(uint64_t id) {
+/// The association's SCTP_STATUS; 0 when connected and read, -1 otherwise.
+static int read_status(uint64_t id, struct sctp_status *status) {
     endpoint *e = find(id);
-    if (e == NULL || e->state != HG_SCTP_CONNECTED) return 0;
+    if (e == NULL || e->state != HG_SCTP_CONNECTED) return -1;
+    memset(status, 0, sizeof(*status));
+    socklen_t length = sizeof(*status);
+    return usrsctp_getsockopt(e->socket, IPPROTO_SCTP, SCTP_STATUS, status, &length) == 0 ? 0 : -1;
+}
+
+int hg_sctp_outstanding(uint64_t id) {
     struct sctp_status status;
-    memset(&status, 0, sizeof(status));
-    socklen_t length = sizeof(status);
-    if (usrsctp_getsockopt(e->socket, IPPROTO_SCTP, SCTP_STATUS, &status, &length) != 0) return 0;
+    if (read_status(id, &status) != 0) return 0;
     return (int)(status.sstat_unackdata + status.sstat_penddata);
 }
 
 int hg_sctp_stream_count(uint64_t id) {
-    endpoint *e = find(id);
-    if (e == NULL || e->state != HG_SCTP_CONNECTED) return 0;
     struct sctp_status status;
-    memset(&status, 0, sizeof(status));
-    socklen_t length = sizeof(status);
-    if (usrsctp_getsockopt(e->socket, IPPROTO_SCTP, SCTP_STATUS, &status, &length) != 0) return 0;
+    if (read_status(id, &status) != 0) return 0;
     return status.sstat_instrms < status.sstat_outstrms ? status.sstat_instrms : status.sstat_outstrms;
 }
 

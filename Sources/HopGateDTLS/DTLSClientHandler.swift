@@ -172,7 +172,7 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
                 fail(
                     DTLSError(
                         .handshakeTimeout,
-                        "no DTLS handshake with \(remote.map { "\($0)" } ?? "the server") "
+                        "no DTLS handshake with \(remote.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "the server") "
                             + "within \(configuration.handshakeTimeout.nanoseconds / 1_000_000_000) s"
                     ),
                     context: context

@@ -1,6 +1,6 @@
 /// JSON string escaping (RFC 8259 §7), for writers that build a line without a JSON encoder.
-enum JSONString {
-    static func quoted(_ text: String) -> String {
+public enum JSONString {
+    public static func quoted(_ text: String) -> String {
         var out = "\""
         out.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {

@@ -1,4 +1,5 @@
 import Foundation
+import HopGateCore
 import NIOCore
 import NIOHTTP1
 
@@ -58,19 +59,5 @@ enum JSONBody {
         "{\"error\":{\"code\":\(quote(code)),\"message\":\(quote(message))}}\n"
     }
 
-    static func quote(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
-    }
+    static func quote(_ text: String) -> String { JSONString.quoted(text) }
 }

@@ -522,10 +522,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         do {
             let pipe = RawPipeHandler(exchange: exchange)
             try pipeline.addHandler(pipe, position: .before(self))
-            try pipeline.removeHandler(try pipeline.handler(type: HTTPServerPipelineHandler.self))
-            try pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self))
-            try pipeline.removeHandler(try pipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
-            try pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
+            // Removal completes at once on the loop; the futures say nothing more.
+            _ = pipeline.removeHandler(try pipeline.handler(type: HTTPServerPipelineHandler.self))
+            _ = pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self))
+            _ = pipeline.removeHandler(try pipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
+            _ = pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
             request.pipe = pipe
             logAccess(request, status: 101, note: "switched protocols")
             readsPaused = false
