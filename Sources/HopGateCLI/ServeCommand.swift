@@ -342,11 +342,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let certificate = try DTLSCertificate.selfSigned(names: names)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        FileManager.default.createFile(
-            atPath: keyPath,
-            contents: Data(certificate.privateKeyPEM.utf8),
-            attributes: [.posixPermissions: 0o600]
-        )
+        // Created readable by its owner only, before any byte of the key is in it.
+        guard
+            FileManager.default.createFile(
+                atPath: keyPath,
+                contents: Data(certificate.privateKeyPEM.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else { throw HopGateError(.configuration, "cannot write the dev certificate's key to \(keyPath)") }
         try Data(certificate.chainPEM.utf8).write(to: URL(fileURLWithPath: certificatePath))
         try Data(wanted.utf8).write(to: URL(fileURLWithPath: namesPath))
         return certificate

@@ -47,20 +47,17 @@ public struct LocalTargetError: Error, CustomStringConvertible {
 /// it; the response is read from the service only as fast as the exchange takes it.
 public final class LocalForwarder: Sendable {
     public let targets: [LocalTarget]
-    private let group: any EventLoopGroup
     private let logger: Logger
     private let connectTimeout: TimeAmount
     private let pool = LocalConnectionPool()
 
     public init(
         targets: [LocalTarget],
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         connectTimeout: TimeAmount = .seconds(5),
         logger: Logger
     ) {
         // Longest prefix first, so the first match is the best.
         self.targets = targets.sorted { $0.pathPrefix.count > $1.pathPrefix.count }
-        self.group = group
         self.logger = logger
         self.connectTimeout = connectTimeout
     }

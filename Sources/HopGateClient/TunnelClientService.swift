@@ -90,14 +90,7 @@ public final class TunnelClientService: Service {
                 throw TunnelClientStopped(reject: reject)
             } catch {
                 failures += 1
-                let delay = backoff(after: failures)
-                logger.warning(
-                    "reconnecting",
-                    metadata: [
-                        "in_seconds": "\(Self.seconds(delay))", "reason": "\(Self.explain(error))",
-                    ]
-                )
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                await waitToReconnect(after: failures, because: Self.explain(error))
                 continue
             }
             failures = 0
@@ -117,15 +110,15 @@ public final class TunnelClientService: Service {
                 return
             }
             failures = 1
-            let delay = backoff(after: failures)
-            logger.warning(
-                "reconnecting",
-                metadata: [
-                    "in_seconds": "\(Self.seconds(delay))", "reason": "\(why)",
-                ]
-            )
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+            await waitToReconnect(after: failures, because: why)
         }
+    }
+
+    /// Says why and when the client reconnects, then waits that long (less if the process shuts down).
+    private func waitToReconnect(after failures: Int, because reason: String) async {
+        let delay = backoff(after: failures)
+        logger.warning("reconnecting", metadata: ["in_seconds": "\(Self.seconds(delay))", "reason": "\(reason)"])
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
     }
 
     private func connect(token: [UInt8]?) async throws -> TunnelClientConnection {

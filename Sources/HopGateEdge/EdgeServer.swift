@@ -1,3 +1,4 @@
+import HopGateCore
 import HopGateDTLS
 import HopGateTunnel
 import Logging
@@ -139,7 +140,7 @@ public final class EdgeServer: Service {
             bound["http"] = http?.localAddress
         }
         guard let dtlsCertificate = certificates.entry(for: configuration.mainDomain)?.pem else {
-            throw ListenAddressError(text: "no certificate for \(configuration.mainDomain)")
+            throw HopGateError(.configuration, "no certificate for \(configuration.mainDomain), which DTLS presents")
         }
         let metrics = self.metrics
         let tunnel = try await EdgeTunnelListener.bind(

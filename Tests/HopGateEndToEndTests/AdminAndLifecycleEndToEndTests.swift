@@ -199,18 +199,10 @@ import Testing
         let service = try await LocalService(name: "app")
         let key = try await edge.register("app.localhost")
         let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(service.port)"])
-        let download = edge.directory + "/slow"
-        let count = 8 * 1024 * 1024
-        async let result = edge.curl(
-            [edge.url("app.localhost", "/bytes?n=\(count)&delay=3")],
-            host: "app.localhost",
-            outputFile: download
-        )
-        try await Task.sleep(for: .seconds(1))
-        edge.process.signal(SIGTERM)
-        let finished = try await result
+        let (finished, verdict) = try await edge.slowDownload(count: 8 * 1024 * 1024) {
+            edge.process.signal(SIGTERM)
+        }
         #expect(finished.status == 200, "\(finished.standardError)")
-        let verdict = try await verifyDownloadedBytes(download, count: count)
         #expect(verdict == "ok")
         let exit = try await edge.process.waitForExit(timeout: .seconds(20))
         #expect(exit == 0, "\(edge.process.standardError)")

@@ -142,6 +142,21 @@ final class EdgeUnderTest: Sendable {
 
     func url(_ host: String, _ path: String) -> String { "https://\(host):\(https)\(path)" }
 
+    /// Downloads `count` bytes from app.localhost's `/bytes`, spread over 3 s, and runs `interrupt` 1 s into it.
+    /// Returns curl's result and whether the file holds exactly the bytes sent.
+    func slowDownload(count: Int, interrupt: () -> Void) async throws -> (CurlResult, verdict: String) {
+        let download = directory + "/slow"
+        async let result = curl(
+            [url("app.localhost", "/bytes?n=\(count)&delay=3")],
+            host: "app.localhost",
+            outputFile: download
+        )
+        try await Task.sleep(for: .seconds(1))
+        interrupt()
+        let finished = try await result
+        return (finished, try await verifyDownloadedBytes(download, count: count))
+    }
+
     func stop() async {
         await process.stop()
         try? FileManager.default.removeItem(atPath: directory)

@@ -25,21 +25,22 @@ struct HTTPSRequest {
     let trust: Trust
     var timeout: TimeAmount = .seconds(30)
 
+    private func clientContext() throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch trust {
+        case .system: break
+        case .caFile(let path): configuration.trustRoots = .file(path)
+        case .insecure: configuration.certificateVerification = .none
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
     func send() async throws -> Response {
         guard let host = url.host, let scheme = url.scheme, scheme == "https" || scheme == "http" else {
             throw URLError(.badURL)
         }
         let port = url.port ?? (scheme == "https" ? 443 : 80)
-        var tls: NIOSSLContext?
-        if scheme == "https" {
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            switch trust {
-            case .system: break
-            case .caFile(let path): configuration.trustRoots = .file(path)
-            case .insecure: configuration.certificateVerification = .none
-            }
-            tls = try NIOSSLContext(configuration: configuration)
-        }
+        let tls = scheme == "https" ? try clientContext() : nil
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = eventLoop.makePromise(of: Response.self)
         let channel = try await ClientBootstrap(group: eventLoop)
