@@ -24,7 +24,7 @@ public struct DomainRecord: Sendable, Equatable {
 
 /// Where domains, and later certificates and the ACME account, are kept. Two implementations (SQLite and
 /// PostgreSQL) pass the same contract tests. Every failure is a `HopGateError` whose code says what happened.
-public protocol DomainStore: Sendable {
+public protocol DomainStore: CertificateStateStore {
     /// Applied and pending migrations.
     func migrationStatus() async throws -> MigrationStatus
     /// Applies pending migrations, each in its own transaction; returns those applied (none on a second run).

@@ -57,6 +57,56 @@ public enum Migrations {
                 "CREATE TABLE tunnel_secrets (name text PRIMARY KEY, secret text NOT NULL, created_at timestamptz NOT NULL)"
             ]
         ),
+        Migration(
+            version: 3,
+            name: "create acme accounts, certificates, challenges and leases",
+            sqlite: [
+                """
+                CREATE TABLE acme_accounts (
+                    directory_url TEXT PRIMARY KEY, account_url TEXT NOT NULL, private_key_pem TEXT NOT NULL,
+                    contact TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE certificates (
+                    domain TEXT PRIMARY KEY, chain_pem TEXT NOT NULL, private_key_pem TEXT NOT NULL,
+                    not_before TEXT NOT NULL, not_after TEXT NOT NULL, issuer TEXT NOT NULL,
+                    serial_number TEXT NOT NULL, updated_at TEXT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE acme_challenges (
+                    token TEXT PRIMARY KEY, domain TEXT NOT NULL, kind TEXT NOT NULL,
+                    key_authorization TEXT NOT NULL, created_at TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX acme_challenges_domain ON acme_challenges (domain, kind)",
+                "CREATE TABLE acme_leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL)",
+            ],
+            postgres: [
+                """
+                CREATE TABLE acme_accounts (
+                    directory_url text PRIMARY KEY, account_url text NOT NULL, private_key_pem text NOT NULL,
+                    contact text NOT NULL DEFAULT '', created_at timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE certificates (
+                    domain text PRIMARY KEY, chain_pem text NOT NULL, private_key_pem text NOT NULL,
+                    not_before timestamptz NOT NULL, not_after timestamptz NOT NULL, issuer text NOT NULL,
+                    serial_number text NOT NULL, updated_at timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE acme_challenges (
+                    token text PRIMARY KEY, domain text NOT NULL, kind text NOT NULL,
+                    key_authorization text NOT NULL, created_at timestamptz NOT NULL
+                )
+                """,
+                "CREATE INDEX acme_challenges_domain ON acme_challenges (domain, kind)",
+                "CREATE TABLE acme_leases (name text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)",
+            ]
+        ),
     ]
 
     /// The version a fully migrated database is at.

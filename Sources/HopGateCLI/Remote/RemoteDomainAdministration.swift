@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HopGateCore
+import HopGateHTTPClient
 import HopGateStore
 import NIOHTTP1
 

@@ -108,7 +108,7 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
         }
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
+    static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
@@ -138,7 +138,7 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
 
     // MARK: - Running statements
 
-    private func run<Result: Sendable>(
+    func run<Result: Sendable>(
         _ operation: String,
         isWrite: Bool,
         needsSchema: Bool = true,

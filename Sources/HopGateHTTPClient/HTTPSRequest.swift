@@ -4,26 +4,39 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// One HTTPS (or HTTP) request and its whole response: enough for the admin API's small JSON bodies, without
-/// pulling a full HTTP client into the binary.
-struct HTTPSRequest {
-    struct Response {
-        let status: HTTPResponseStatus
-        let body: Data
+/// One HTTPS (or HTTP) request and its whole response: enough for the admin API's and ACME's small JSON bodies
+/// and certificate chains, without pulling a full HTTP client into the binary.
+public struct HTTPSRequest: Sendable {
+    public struct Response: Sendable {
+        public let status: HTTPResponseStatus
+        public let headers: HTTPHeaders
+        public let body: Data
     }
 
-    enum Trust {
+    /// Which certificates the server's may chain to.
+    public enum Trust: Sendable, Equatable {
         case system
         case caFile(String)
         case insecure
     }
 
-    let url: URL
-    let method: HTTPMethod
-    let headers: HTTPHeaders
-    let body: Data?
-    let trust: Trust
-    var timeout: TimeAmount = .seconds(30)
+    /// A response body over this many bytes fails the request (nothing HopGate asks for comes close).
+    public static let maximumBodyBytes = 4 * 1024 * 1024
+
+    public let url: URL
+    public let method: HTTPMethod
+    public let headers: HTTPHeaders
+    public let body: Data?
+    public let trust: Trust
+    public var timeout: TimeAmount = .seconds(30)
+
+    public init(url: URL, method: HTTPMethod, headers: HTTPHeaders = [:], body: Data? = nil, trust: Trust) {
+        self.url = url
+        self.method = method
+        self.headers = headers
+        self.body = body
+        self.trust = trust
+    }
 
     private func clientContext() throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeClientConfiguration()
@@ -35,7 +48,7 @@ struct HTTPSRequest {
         return try NIOSSLContext(configuration: configuration)
     }
 
-    func send() async throws -> Response {
+    public func send() async throws -> Response {
         guard let host = url.host, let scheme = url.scheme, scheme == "https" || scheme == "http" else {
             throw URLError(.badURL)
         }
@@ -85,15 +98,23 @@ private final class ResponseHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
     let promise: EventLoopPromise<HTTPSRequest.Response>
     var status: HTTPResponseStatus = .ok
+    var headers: HTTPHeaders = [:]
     var body = Data()
 
     init(promise: EventLoopPromise<HTTPSRequest.Response>) { self.promise = promise }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head): status = head.status
-        case .body(let bytes): body.append(contentsOf: bytes.readableBytesView)
-        case .end: promise.succeed(HTTPSRequest.Response(status: status, body: body))
+        case .head(let head):
+            status = head.status
+            headers = head.headers
+        case .body(let bytes):
+            body.append(contentsOf: bytes.readableBytesView)
+            if body.count > HTTPSRequest.maximumBodyBytes {
+                promise.fail(HTTPSRequestError.bodyTooLarge)
+                context.close(promise: nil)
+            }
+        case .end: promise.succeed(HTTPSRequest.Response(status: status, headers: headers, body: body))
         }
     }
 
@@ -104,5 +125,15 @@ private final class ResponseHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         promise.fail(URLError(.networkConnectionLost))
+    }
+}
+
+public enum HTTPSRequestError: Error, CustomStringConvertible {
+    case bodyTooLarge
+
+    public var description: String {
+        switch self {
+        case .bodyTooLarge: "the response body is larger than \(HTTPSRequest.maximumBodyBytes) bytes"
+        }
     }
 }
