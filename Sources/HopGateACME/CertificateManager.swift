@@ -170,7 +170,7 @@ public final class CertificateManager: Service {
     }
 
     /// Missing, or less than a third of its lifetime left.
-    static func needsCertificate(_ record: CertificateRecord?, now: Date) -> Bool {
+    public static func needsCertificate(_ record: CertificateRecord?, now: Date) -> Bool {
         guard let record else { return true }
         let lifetime = record.notAfter.timeIntervalSince(record.notBefore)
         return record.notAfter.timeIntervalSince(now) < lifetime / 3

@@ -15,7 +15,7 @@ public struct HopGateCommand: AsyncParsableCommand {
         version: HopGateVersion.current,
         groupedSubcommands: [
             CommandGroup(name: "Tunnel", subcommands: [ServeCommand.self, ConnectCommand.self]),
-            CommandGroup(name: "Domains", subcommands: [DomainCommand.self]),
+            CommandGroup(name: "Domains", subcommands: [DomainCommand.self, CertCommand.self]),
             CommandGroup(name: "Setup", subcommands: [MigrateCommand.self, KeygenCommand.self]),
         ]
     )

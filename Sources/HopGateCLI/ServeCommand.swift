@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HopGateACME
 import HopGateCore
 import HopGateDTLS
 import HopGateEdge
@@ -24,6 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var globals: GlobalOptions
+    @OptionGroup(title: "Certificates from ACME (without --tls-certificate or --dev)") var acme: ACMEOptions
 
     @Option(
         help: ArgumentHelp(
@@ -146,6 +148,24 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var threads: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between looks at the store for new, renewed or due certificates (±10% jitter). Default: 30. "
+                + "(env: HOPGATE_CERT_REFRESH_INTERVAL)",
+            valueName: "seconds"
+        )
+    )
+    var certRefreshInterval: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds before retrying a failed certificate order; doubles with each failure, up to 6 hours. "
+                + "Default: 60. (env: HOPGATE_ACME_RETRY_DELAY)",
+            valueName: "seconds"
+        )
+    )
+    var acmeRetryDelay: Double?
+
     @Flag(help: "Loopback only, self-signed certificate, embedded store, a printed admin key. (env: HOPGATE_DEV)")
     var dev = false
 
@@ -157,9 +177,19 @@ struct ServeCommand: AsyncParsableCommand {
             let logger = try globals.makeLogger(label: "hopgate.edge")
             let isDev = enabled(dev, "HOPGATE_DEV")
             let configuration = try edgeConfiguration(isDev: isDev)
-            let certificates = try loadCertificates(mainDomain: configuration.mainDomain, isDev: isDev)
+            let (certificates, usesACME) = try loadCertificates(mainDomain: configuration.mainDomain, isDev: isDev)
+            let acmeSettings = usesACME ? try acmeSettings() : nil
             try await globals.withStore { store, _ in
                 try await prepare(store, migrate: isDev || enabled(migrate, "HOPGATE_MIGRATE"), logger: logger)
+                let manager = try acmeSettings.map { settings in
+                    try certificateManager(
+                        settings: settings,
+                        store: store,
+                        mainDomain: configuration.mainDomain,
+                        certificates: certificates,
+                        logger: logger
+                    )
+                }
                 let keyVerifier = KeyVerifier()
                 let verifier = try await TunnelCredentialVerifier(store: store, keyVerifier: keyVerifier)
                 let registry = TunnelSessionRegistry()
@@ -169,7 +199,8 @@ struct ServeCommand: AsyncParsableCommand {
                         mainDomain: configuration.mainDomain,
                         credential: $0,
                         administration: StoreDomainAdministration(store: store),
-                        registry: registry
+                        registry: registry,
+                        onRegistered: { _ in manager?.wake() }
                     )
                 }
                 let fingerprint = certificates.entry(for: configuration.mainDomain)?.pem.fingerprint ?? ""
@@ -179,6 +210,7 @@ struct ServeCommand: AsyncParsableCommand {
                     credentialCheck: { await verifier.verdict(for: $0) },
                     registry: registry,
                     admin: admin,
+                    acme: manager == nil ? nil : StoredChallengeSource(ChallengeAnswers(store: store, logger: logger)),
                     logger: logger,
                     group: try eventLoopGroup()
                 ) { bound in
@@ -195,9 +227,22 @@ struct ServeCommand: AsyncParsableCommand {
                 server.metrics.addGauges {
                     [("hopgate_argon2_verifications_total", Double(keyVerifier.argon2Verifications))]
                 }
+                if let manager {
+                    server.metrics.addGauges {
+                        let status = manager.status
+                        return [
+                            ("hopgate_certificates", Double(status.certificates)),
+                            ("hopgate_certificate_soonest_expiry_seconds", status.soonestExpirySeconds ?? 0),
+                            ("hopgate_acme_orders_succeeded_total", Double(status.ordersSucceeded)),
+                            ("hopgate_acme_orders_failed_total", Double(status.ordersFailed)),
+                        ]
+                    }
+                }
+                let services: [ServiceGroupConfiguration.ServiceConfiguration] =
+                    [.init(service: server)] + (manager.map { [.init(service: $0)] } ?? [])
                 let group = ServiceGroup(
                     configuration: ServiceGroupConfiguration(
-                        services: [.init(service: server)],
+                        services: services,
                         gracefulShutdownSignals: [.sigterm, .sigint],
                         logger: logger
                     )
@@ -295,8 +340,10 @@ struct ServeCommand: AsyncParsableCommand {
         return value
     }
 
-    private func loadCertificates(mainDomain: String, isDev: Bool) throws -> TLSCertificateStore {
+    /// The certificates to serve, and whether they come from ACME (no files given, not dev mode).
+    private func loadCertificates(mainDomain: String, isDev: Bool) throws -> (TLSCertificateStore, usesACME: Bool) {
         let store = TLSCertificateStore(fallbackName: mainDomain)
+        var usesACME = false
         let certificatePath = setting(tlsCertificate, "HOPGATE_TLS_CERTIFICATE")
         let keyPath = setting(tlsKey, "HOPGATE_TLS_KEY")
         do {
@@ -308,9 +355,7 @@ struct ServeCommand: AsyncParsableCommand {
                 let names = [mainDomain, "*.\(mainDomain)", "localhost", "*.localhost"]
                 try store.install(try devCertificate(names: names), for: names)
             case (nil, nil):
-                throw ValidationError(
-                    "give --tls-certificate and --tls-key (PEM files) for \(mainDomain), or use --dev"
-                )
+                usesACME = true
             default:
                 throw ValidationError("--tls-certificate and --tls-key go together")
             }
@@ -319,7 +364,49 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw HopGateError(.configuration, "the TLS certificate does not load: \(error)")
         }
-        return store
+        return (store, usesACME)
+    }
+
+    private func acmeSettings() throws -> ACMESettings {
+        let settings = try acme.settings()
+        guard settings.agreeToTerms else {
+            throw ValidationError(
+                "without --tls-certificate the edge gets certificates from ACME (\(settings.directoryURL)): read the "
+                    + "CA's terms and add --acme-agree-tos (and --acme-email), or give --tls-certificate and "
+                    + "--tls-key, or use --dev"
+            )
+        }
+        return settings
+    }
+
+    private func certificateManager(
+        settings: ACMESettings,
+        store: any DomainStore,
+        mainDomain: String,
+        certificates: TLSCertificateStore,
+        logger: Logger
+    ) throws -> CertificateManager {
+        var schedule = CertificateManager.Schedule()
+        if let seconds = try number(certRefreshInterval, "HOPGATE_CERT_REFRESH_INTERVAL") {
+            guard seconds >= 1 else { throw ValidationError("--cert-refresh-interval must be at least 1 second") }
+            schedule.refreshInterval = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try number(acmeRetryDelay, "HOPGATE_ACME_RETRY_DELAY") {
+            guard seconds >= 1 else { throw ValidationError("--acme-retry-delay must be at least 1 second") }
+            schedule.retryDelay = .milliseconds(Int64(seconds * 1000))
+        }
+        return CertificateManager(
+            issuer: CertificateIssuer(settings: settings, store: store, logger: logger),
+            store: store,
+            mainDomain: mainDomain,
+            schedule: schedule,
+            logger: logger
+        ) { record in
+            try certificates.install(
+                DTLSCertificate(chainPEM: record.chainPEM, privateKeyPEM: record.privateKeyPEM),
+                for: [record.domain]
+            )
+        }
     }
 
     /// Dev mode's self-signed certificate, kept beside the embedded store so a restarted edge keeps its fingerprint

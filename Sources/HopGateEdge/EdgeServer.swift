@@ -73,7 +73,7 @@ public final class EdgeServer: Service {
     public let metrics = EdgeMetrics()
     private let certificates: TLSCertificateStore
     private let credentialCheck: EdgeTunnelListener.CredentialCheck
-    private let challenges: (any LocalResponder)?
+    private let acme: (any ACMEChallengeSource)?
     private let admin: AdminAPI?
     private let logger: Logger
     private let group: any EventLoopGroup
@@ -82,6 +82,8 @@ public final class EdgeServer: Service {
     /// - Parameters:
     ///   - registry: the live sessions; the admin API ends a domain's sessions through it.
     ///   - admin: the admin API, or nil for none.
+    ///   - acme: the answers to ACME validations (HTTP-01 on the HTTP listener, TLS-ALPN-01 on the HTTPS one), or
+    ///     nil when certificates do not come from ACME.
     ///   - onListening: told the bound addresses once every listener is up (for dev mode's printout and tests).
     public init(
         configuration: EdgeConfiguration,
@@ -89,7 +91,7 @@ public final class EdgeServer: Service {
         credentialCheck: @escaping EdgeTunnelListener.CredentialCheck,
         registry: TunnelSessionRegistry,
         admin: AdminAPI?,
-        challenges: (any LocalResponder)? = nil,
+        acme: (any ACMEChallengeSource)? = nil,
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onListening: @escaping @Sendable ([String: SocketAddress]) -> Void = { _ in }
@@ -97,7 +99,7 @@ public final class EdgeServer: Service {
         self.configuration = configuration
         self.certificates = certificates
         self.credentialCheck = credentialCheck
-        self.challenges = challenges
+        self.acme = acme
         self.logger = logger
         self.group = group
         self.onListening = onListening
@@ -113,7 +115,7 @@ public final class EdgeServer: Service {
             scheme: "https",
             redirectToHTTPSPort: nil,
             local: admin,
-            challenges: challenges,
+            challenges: acme.map { HTTP01Responder(source: $0) },
             metrics: metrics,
             logger: logger
         )
@@ -121,6 +123,7 @@ public final class EdgeServer: Service {
             host: configuration.https.host,
             port: configuration.https.port,
             tls: tls,
+            acme: acme,
             environment: environment,
             group: group
         )
@@ -139,14 +142,33 @@ public final class EdgeServer: Service {
             )
             bound["http"] = http?.localAddress
         }
-        guard let dtlsCertificate = certificates.entry(for: configuration.mainDomain)?.pem else {
-            throw HopGateError(.configuration, "no certificate for \(configuration.mainDomain), which DTLS presents")
+        // The DTLS listener presents the main domain's certificate; from ACME, that takes a moment after a first
+        // start, while the HTTP and HTTPS listeners already answer the CA's validation.
+        if certificates.entry(for: configuration.mainDomain) == nil {
+            logger.info(
+                "waiting for the main domain's certificate before the DTLS listener starts",
+                metadata: ["domain": "\(configuration.mainDomain)"]
+            )
+            let certificates = self.certificates
+            let mainDomain = configuration.mainDomain
+            do {
+                try await cancelWhenGracefulShutdown {
+                    while certificates.entry(for: mainDomain) == nil { try await Task.sleep(for: .milliseconds(200)) }
+                }
+            } catch {
+                try? await https.channel.close()
+                try? await http?.channel.close()
+                logger.info("edge stopped before its certificate arrived")
+                return
+            }
         }
         let metrics = self.metrics
         let tunnel = try await EdgeTunnelListener.bind(
             host: configuration.dtls.host,
             port: configuration.dtls.port,
-            dtls: DTLSServerConfiguration(certificateSource: FixedCertificateSource(dtlsCertificate)),
+            dtls: DTLSServerConfiguration(
+                certificateSource: InstalledCertificateSource(store: certificates, name: configuration.mainDomain)
+            ),
             policy: configuration.tunnelPolicy,
             registry: registry,
             group: group,

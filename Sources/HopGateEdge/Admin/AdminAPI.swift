@@ -25,6 +25,7 @@ public final class AdminAPI: LocalResponder {
     private let administration: any DomainAdministration
     private let registry: TunnelSessionRegistry
     private let keyVerifier: KeyVerifier
+    private let onRegistered: @Sendable (String) -> Void
     private let failures = Mutex(FailureRateLimiter(maximumFailures: 10, windowMilliseconds: 60_000))
     public let maximumBodyBytes = 64 * 1024
 
@@ -33,8 +34,10 @@ public final class AdminAPI: LocalResponder {
         credential: Credential,
         administration: any DomainAdministration,
         registry: TunnelSessionRegistry,
-        keyVerifier: KeyVerifier = KeyVerifier()
+        keyVerifier: KeyVerifier = KeyVerifier(),
+        onRegistered: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.onRegistered = onRegistered
         self.mainDomain = mainDomain.lowercased()
         self.credential = credential
         self.administration = administration
@@ -103,6 +106,7 @@ public final class AdminAPI: LocalResponder {
         let domain = try DomainName(validating: try Self.string(object, "domain"))
         let memo = try Memo(validating: (object["memo"] as? String) ?? "")
         let registered = try await administration.register(domain, memo: memo)
+        onRegistered(domain.value)
         return .json(
             .created,
             Self.fields(registered.info, ["client_api_key": JSONBody.quote(registered.clientAPIKey.secret)])

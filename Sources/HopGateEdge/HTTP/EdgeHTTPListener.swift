@@ -14,6 +14,7 @@ public struct EdgeHTTPListener: Sendable {
         host: String,
         port: Int,
         tls: NIOSSLContext?,
+        acme: (any ACMEChallengeSource)? = nil,
         environment: HTTPProxyHandler.Environment,
         group: any EventLoopGroup
     ) async throws -> EdgeHTTPListener {
@@ -26,33 +27,46 @@ public struct EdgeHTTPListener: Sendable {
                 guard let tls else {
                     return channel.eventLoop.makeCompletedFuture { try configureHTTP1(channel, environment) }
                 }
-                do {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
+                guard let acme else { return configureHTTPS(channel, tls: tls, environment) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ACMEValidationSniffer(source: acme) { configureHTTPS($0, tls: tls, environment) }
+                    )
                 }
-                // ALPN picks the protocol: h2 gets one HTTPProxyHandler per stream, behind the HTTP/2 to HTTP/1
-                // codec; http/1.1 (or no ALPN) gets the HTTP/1.1 pipeline.
-                return channel.configureHTTP2SecureUpgrade(
-                    h2ChannelConfigurator: { channel in
-                        channel.configureHTTP2Pipeline(mode: .server) { stream in
-                            stream.eventLoop.makeCompletedFuture {
-                                try stream.pipeline.syncOperations.addHandlers(
-                                    HTTP2FramePayloadToHTTP1ServerCodec(),
-                                    HTTPProxyHandler(environment: environment)
-                                )
-                            }
-                        }.map { _ in }
-                    },
-                    http1ChannelConfigurator: { channel in
-                        channel.eventLoop.makeCompletedFuture { try configureHTTP1(channel, environment) }
-                    }
-                )
             }
             .bind(host: host, port: port)
             .get()
         return EdgeHTTPListener(channel: channel)
     }
+}
+
+/// TLS, then ALPN picks the protocol: h2 gets one HTTPProxyHandler per stream, behind the HTTP/2 to HTTP/1 codec;
+/// http/1.1 (or no ALPN) gets the HTTP/1.1 pipeline.
+private func configureHTTPS(
+    _ channel: any Channel,
+    tls: NIOSSLContext,
+    _ environment: HTTPProxyHandler.Environment
+) -> EventLoopFuture<Void> {
+    do {
+        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+    } catch {
+        return channel.eventLoop.makeFailedFuture(error)
+    }
+    return channel.configureHTTP2SecureUpgrade(
+        h2ChannelConfigurator: { channel in
+            channel.configureHTTP2Pipeline(mode: .server) { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandlers(
+                        HTTP2FramePayloadToHTTP1ServerCodec(),
+                        HTTPProxyHandler(environment: environment)
+                    )
+                }
+            }.map { _ in }
+        },
+        http1ChannelConfigurator: { channel in
+            channel.eventLoop.makeCompletedFuture { try configureHTTP1(channel, environment) }
+        }
+    )
 }
 
 /// The HTTP/1.1 pipeline. Protocol errors are answered by HTTPProxyHandler (400, or 431 for oversized headers).

@@ -44,10 +44,23 @@ public final class TLSCertificateStore: Sendable {
         }
     }
 
-    /// A server context that picks the certificate per handshake, offering `alpn`.
+    /// Whether any certificate is installed.
+    public var isEmpty: Bool { entries.withLock { $0.isEmpty } }
+
+    /// A server context that picks the certificate per handshake, offering `alpn`. With no certificate installed
+    /// yet (ACME has not issued one), handshakes fail until one is: a throwaway certificate fills the base
+    /// configuration that NIOSSL requires, and is never presented.
     func makeServerContext(alpn: [String] = ["http/1.1"]) throws -> NIOSSLContext {
-        guard let fallback = entry(for: nil) else {
-            throw NIOSSLError.failedToLoadCertificate
+        let fallback: Entry
+        if let installed = entry(for: nil) {
+            fallback = installed
+        } else {
+            let placeholder = try DTLSCertificate.selfSigned(names: ["placeholder.invalid"], days: 1)
+            fallback = Entry(
+                chain: try NIOSSLCertificate.fromPEMBytes(Array(placeholder.chainPEM.utf8)),
+                key: try NIOSSLPrivateKey(bytes: Array(placeholder.privateKeyPEM.utf8), format: .pem),
+                pem: placeholder
+            )
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: fallback.chain.map { .certificate($0) },
@@ -56,7 +69,7 @@ public final class TLSCertificateStore: Sendable {
         configuration.applicationProtocols = alpn
         configuration.sslContextCallback = { [self] values, promise in
             guard let entry = self.entry(for: values.serverHostname) else {
-                promise.succeed(.noChanges)
+                promise.fail(NoCertificateError(serverName: values.serverHostname))
                 return
             }
             var override = NIOSSLContextConfigurationOverride()
@@ -65,5 +78,28 @@ public final class TLSCertificateStore: Sendable {
             promise.succeed(override)
         }
         return try NIOSSLContext(configuration: configuration)
+    }
+}
+
+/// A handshake for a name the edge has no certificate for yet.
+struct NoCertificateError: Error, CustomStringConvertible {
+    let serverName: String?
+    var description: String { "no certificate for \(serverName ?? "a client without SNI") yet" }
+}
+
+/// The DTLS listener presents the main domain's certificate: whatever is installed for it now, so an ACME renewal
+/// reaches new tunnel sessions without a restart.
+public struct InstalledCertificateSource: DTLSCertificateSource {
+    let store: TLSCertificateStore
+    let name: String
+
+    public init(store: TLSCertificateStore, name: String) {
+        self.store = store
+        self.name = name
+    }
+
+    public func currentCertificate() throws -> DTLSCertificate {
+        guard let entry = store.entry(for: name) else { throw NoCertificateError(serverName: name) }
+        return entry.pem
     }
 }
