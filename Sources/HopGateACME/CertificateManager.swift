@@ -115,7 +115,7 @@ public final class CertificateManager: Service {
                 state.withLock { $0.ordersFailed += 1 }
                 var metadata: Logger.Metadata = [
                     "domain": "\(name)", "error": "\(error)", "attempt": "\(count)",
-                    "retry_in_seconds": "\(delay.components.seconds)",
+                    "retry_in_seconds": "\(Int((delay / .seconds(1)).rounded()))",
                 ]
                 if let old = served[name] {
                     metadata["serving"] = "the old certificate, valid until \(old.notAfter)"

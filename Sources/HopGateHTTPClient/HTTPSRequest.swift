@@ -56,7 +56,7 @@ public struct HTTPSRequest: Sendable {
         let tls = scheme == "https" ? try clientContext() : nil
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = eventLoop.makePromise(of: Response.self)
-        let channel = try await ClientBootstrap(group: eventLoop)
+        let connected = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -71,7 +71,14 @@ public struct HTTPSRequest: Sendable {
                 }
             }
             .connect(host: host, port: port)
-            .get()
+        let channel: any Channel
+        do {
+            channel = try await connected.get()
+        } catch {
+            // Nothing else will complete the promise when there is no connection.
+            promise.fail(error)
+            throw HTTPSRequestError.cannotConnect(host: host, port: port, reason: Self.reason(error))
+        }
         var headers = self.headers
         headers.replaceOrAdd(name: "Host", value: url.port.map { "\(host):\($0)" } ?? host)
         headers.replaceOrAdd(name: "Connection", value: "close")
@@ -90,6 +97,21 @@ public struct HTTPSRequest: Sendable {
         let response = try await promise.futureResult.get()
         try? await channel.close()
         return response
+    }
+}
+
+extension HTTPSRequest {
+    /// What went wrong with a connection attempt, as `strerror` says it ("Connection refused").
+    static func reason(_ error: any Error) -> String {
+        if let failure = error as? NIOConnectionError {
+            if let single = failure.connectionErrors.first {
+                return reason(single.error)
+            }
+            if failure.dnsAError != nil || failure.dnsAAAAError != nil { return "the host name does not resolve" }
+        }
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        if case ChannelError.connectTimeout = error { return "timed out" }
+        return "\(error)"
     }
 }
 
@@ -129,10 +151,12 @@ private final class ResponseHandler: ChannelInboundHandler {
 }
 
 public enum HTTPSRequestError: Error, CustomStringConvertible {
+    case cannotConnect(host: String, port: Int, reason: String)
     case bodyTooLarge
 
     public var description: String {
         switch self {
+        case .cannotConnect(let host, let port, let reason): "cannot connect to \(host):\(port): \(reason)"
         case .bodyTooLarge: "the response body is larger than \(HTTPSRequest.maximumBodyBytes) bytes"
         }
     }
