@@ -7,6 +7,11 @@ public struct ClientHello: Equatable, Sendable {
     public var serverName: String?
     public var applicationProtocols: [String]
 
+    public init(serverName: String?, applicationProtocols: [String]) {
+        self.serverName = serverName
+        self.applicationProtocols = applicationProtocols
+    }
+
     public enum Parse: Equatable {
         /// The bytes so far are a ClientHello's beginning.
         case needMoreData
