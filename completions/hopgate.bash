@@ -173,22 +173,22 @@ _hopgate() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    serve|connect|domain|migrate|keygen|help)
+    serve|connect|domain|cert|migrate|keygen|help)
         # Offer subcommand argument completions
         "_hopgate_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'serve connect domain migrate keygen help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'serve connect domain cert migrate keygen help' -- "${cur}"))
         ;;
     esac
 }
 
 _hopgate_serve() {
     repeating_flags=()
-    non_repeating_flags=(--dev --migrate --version -h --help)
+    non_repeating_flags=(--acme-staging --acme-agree-tos --dev --migrate --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database --database-timeout --log-level --log-format --domain --https-listen --http-listen --dtls-listen --metrics-listen --admin-key --tls-certificate --tls-key --upstream-timeout --header-timeout --max-body-bytes --trust-forwarded --shutdown-grace --threads)
+    non_repeating_options=(--database --database-timeout --log-level --log-format --acme-directory --acme-email --acme-ca-file --acme-challenge --domain --https-listen --http-listen --dtls-listen --metrics-listen --admin-key --tls-certificate --tls-key --upstream-timeout --header-timeout --max-body-bytes --trust-forwarded --shutdown-grace --threads --cert-refresh-interval --acme-retry-delay)
     __hopgate_offer_flags_options 0
 
     # Offer option value completions
@@ -205,6 +205,19 @@ _hopgate_serve() {
         ;;
     '--log-format')
         __hopgate_add_completions -W 'text'$'\n''json'
+        return
+        ;;
+    '--acme-directory')
+        return
+        ;;
+    '--acme-email')
+        return
+        ;;
+    '--acme-ca-file')
+        return
+        ;;
+    '--acme-challenge')
+        __hopgate_add_completions -W 'http-01'$'\n''tls-alpn-01'
         return
         ;;
     '--domain')
@@ -248,6 +261,12 @@ _hopgate_serve() {
         return
         ;;
     '--threads')
+        return
+        ;;
+    '--cert-refresh-interval')
+        return
+        ;;
+    '--acme-retry-delay')
         return
         ;;
     esac
@@ -432,6 +451,97 @@ _hopgate_domain_ls() {
         return
         ;;
     '--admin-ca-file')
+        return
+        ;;
+    esac
+}
+
+_hopgate_cert() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hopgate_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    ls|renew)
+        # Offer subcommand argument completions
+        "_hopgate_cert_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'ls renew' -- "${cur}"))
+        ;;
+    esac
+}
+
+_hopgate_cert_ls() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--database --database-timeout --log-level --log-format)
+    __hopgate_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--database')
+        return
+        ;;
+    '--database-timeout')
+        return
+        ;;
+    '--log-level')
+        __hopgate_add_completions -W 'trace'$'\n''debug'$'\n''info'$'\n''notice'$'\n''warning'$'\n''error'$'\n''critical'
+        return
+        ;;
+    '--log-format')
+        __hopgate_add_completions -W 'text'$'\n''json'
+        return
+        ;;
+    esac
+}
+
+_hopgate_cert_renew() {
+    repeating_flags=()
+    non_repeating_flags=(--acme-staging --acme-agree-tos --force --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--database --database-timeout --log-level --log-format --acme-directory --acme-email --acme-ca-file --acme-challenge --domain)
+    __hopgate_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--database')
+        return
+        ;;
+    '--database-timeout')
+        return
+        ;;
+    '--log-level')
+        __hopgate_add_completions -W 'trace'$'\n''debug'$'\n''info'$'\n''notice'$'\n''warning'$'\n''error'$'\n''critical'
+        return
+        ;;
+    '--log-format')
+        __hopgate_add_completions -W 'text'$'\n''json'
+        return
+        ;;
+    '--acme-directory')
+        return
+        ;;
+    '--acme-email')
+        return
+        ;;
+    '--acme-ca-file')
+        return
+        ;;
+    '--acme-challenge')
+        __hopgate_add_completions -W 'http-01'$'\n''tls-alpn-01'
+        return
+        ;;
+    '--domain')
         return
         ;;
     esac

@@ -41,7 +41,8 @@ public struct ACMEAccountKey: Sendable {
             case .jwk: #""jwk":\#(jwk)"#
             case .account(let accountURL): #""kid":\#(JSONString.quoted(accountURL))"#
             }
-        let header = #"{"alg":"ES256",\#(identity),"nonce":\#(JSONString.quoted(nonce)),"url":\#(JSONString.quoted(url))}"#
+        let header =
+            #"{"alg":"ES256",\#(identity),"nonce":\#(JSONString.quoted(nonce)),"url":\#(JSONString.quoted(url))}"#
         let protected = Base64URL.encode(Data(header.utf8))
         let encodedPayload = payload.map { Base64URL.encode($0) } ?? ""
         // ES256 wants the 64-byte r || s form, which is what rawRepresentation is.

@@ -4,7 +4,12 @@ import NIOHTTP1
 
 /// An HTTP exchange with the CA: a seam so that the protocol code can be tested against a scripted CA.
 public protocol ACMETransport: Sendable {
-    func send(_ method: String, _ url: String, body: Data?, headers: [(String, String)]) async throws
+    func send(
+        _ method: String,
+        _ url: String,
+        body: Data?,
+        headers: [(String, String)]
+    ) async throws
         -> ACMEHTTPResponse
 }
 
@@ -43,7 +48,12 @@ public struct HTTPSACMETransport: ACMETransport {
 
     public init(trust: HTTPSRequest.Trust) { self.trust = trust }
 
-    public func send(_ method: String, _ url: String, body: Data?, headers: [(String, String)]) async throws
+    public func send(
+        _ method: String,
+        _ url: String,
+        body: Data?,
+        headers: [(String, String)]
+    ) async throws
         -> ACMEHTTPResponse
     {
         guard let parsed = URL(string: url), parsed.scheme == "https" || parsed.scheme == "http" else {

@@ -108,7 +108,9 @@ public struct CertificateIssuer: Sendable {
             let token = challenge.token
         else {
             let offered = authorization.challenges.map(\.type).joined(separator: ", ")
-            throw ACMEError("the CA offers no \(kind.rawValue) challenge for \(name) (only \(offered)): pick another --acme-challenge")
+            throw ACMEError(
+                "the CA offers no \(kind.rawValue) challenge for \(name) (only \(offered)): pick another --acme-challenge"
+            )
         }
         try await store.saveChallenge(
             ACMEChallengeRecord(

@@ -14,7 +14,10 @@ struct ACMEOptions: ParsableArguments {
     )
     var acmeDirectory: String?
 
-    @Flag(help: "Use Let's Encrypt's staging directory (untrusted certificates, generous limits). (env: HOPGATE_ACME_STAGING)")
+    @Flag(
+        help:
+            "Use Let's Encrypt's staging directory (untrusted certificates, generous limits). (env: HOPGATE_ACME_STAGING)"
+    )
     var acmeStaging = false
 
     @Option(

@@ -31,8 +31,15 @@ struct CertRenewCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let settings = try acme.settings()
+            guard settings.agreeToTerms else {
+                throw ValidationError(
+                    "read the terms of the CA at \(settings.directoryURL) and add --acme-agree-tos to order certificates"
+                )
+            }
             let only = try domain.map { name in
-                do { return try DomainName(validating: name).value } catch { throw ValidationError("--domain: \(error)") }
+                do { return try DomainName(validating: name).value } catch {
+                    throw ValidationError("--domain: \(error)")
+                }
             }
             let logger = try globals.makeLogger(label: "hopgate.acme")
             let failures = try await globals.withStore { store, _ in
@@ -59,7 +66,7 @@ struct CertRenewCommand: AsyncParsableCommand {
                         )
                     } catch {
                         failures += 1
-                        printToStandardError("hopgate: \(name): \(error)")
+                        printToStandardError("error: \(name): \(error)")
                     }
                 }
                 if names.isEmpty { print("No certificates or domains to renew.") }

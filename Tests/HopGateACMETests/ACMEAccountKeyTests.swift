@@ -21,7 +21,12 @@ import Testing
 
         let headerBytes = try #require(Base64URL.decode(protected))
         let header = try #require(try JSONSerialization.jsonObject(with: headerBytes) as? [String: String])
-        #expect(header == ["alg": "ES256", "kid": "https://ca.example/acct/7", "nonce": "n0nce", "url": "https://ca.example/new-order"])
+        #expect(
+            header == [
+                "alg": "ES256", "kid": "https://ca.example/acct/7", "nonce": "n0nce",
+                "url": "https://ca.example/new-order",
+            ]
+        )
         #expect(Base64URL.decode(payload) == Data(#"{"a":1}"#.utf8))
 
         let publicKey = try P256.Signing.PublicKey(pemRepresentation: key.privateKey.publicKey.pemRepresentation)

@@ -24,7 +24,12 @@ import Testing
             default: return .init(status: 404)
             }
         }
-        let client = ACMEClient(directoryURL: "https://ca.test/dir", key: ACMEAccountKey(), transport: ca, logger: Logger(label: "test"))
+        let client = ACMEClient(
+            directoryURL: "https://ca.test/dir",
+            key: ACMEAccountKey(),
+            transport: ca,
+            logger: Logger(label: "test")
+        )
         let account = try await client.register(contactEmail: "ops@hopgate.test", agreeToTerms: true)
         #expect(account == "https://ca.test/acct/1")
         let posts = ca.requests.filter { $0.method == "POST" }
@@ -54,7 +59,12 @@ import Testing
                 return response
             }
         }
-        let client = ACMEClient(directoryURL: "https://ca.test/dir", key: ACMEAccountKey(), transport: ca, logger: Logger(label: "test"))
+        let client = ACMEClient(
+            directoryURL: "https://ca.test/dir",
+            key: ACMEAccountKey(),
+            transport: ca,
+            logger: Logger(label: "test")
+        )
         _ = try await client.register(contactEmail: nil, agreeToTerms: true)
         let error = await #expect(throws: ACMEError.self) { try await client.newOrder(names: ["x.test"]) }
         #expect(error?.problemType == "rateLimited")
@@ -77,9 +87,15 @@ import Testing
             logger: Logger(label: "test"),
             transientRetryDelays: [.milliseconds(1), .milliseconds(1), .milliseconds(1)]
         )
-        let error = await #expect(throws: ACMEError.self) { try await client.register(contactEmail: nil, agreeToTerms: true) }
+        let error = await #expect(throws: ACMEError.self) {
+            try await client.register(contactEmail: nil, agreeToTerms: true)
+        }
         #expect(ca.requests.count == 4, "one try and three retries")
-        #expect(error?.message.contains("cannot reach the ACME server at https://ca.test/dir to read the ACME directory: HTTP 503") == true)
+        #expect(
+            error?.message.contains(
+                "cannot reach the ACME server at https://ca.test/dir to read the ACME directory: HTTP 503"
+            ) == true
+        )
     }
 
     @Test func retryAfterReadsSecondsAndHTTPDates() {
@@ -120,7 +136,12 @@ final class ScriptedCA: ACMETransport, Sendable {
 
     var requests: [Request] { log.withLock { $0 } }
 
-    func send(_ method: String, _ url: String, body: Data?, headers: [(String, String)]) async throws -> ACMEHTTPResponse {
+    func send(
+        _ method: String,
+        _ url: String,
+        body: Data?,
+        headers: [(String, String)]
+    ) async throws -> ACMEHTTPResponse {
         let request = Request(method: method, url: url, body: body)
         let count = log.withLock { log in
             log.append(request)

@@ -63,7 +63,9 @@ import Testing
         let context = try NIOSSLContext(configuration: configuration)
         let channel = EmbeddedChannel()
         defer { _ = try? channel.finish() }
-        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
+        try channel.pipeline.syncOperations.addHandler(
+            try NIOSSLClientHandler(context: context, serverHostname: serverName)
+        )
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
         var hello = ByteBuffer()
         while var part = try channel.readOutbound(as: ByteBuffer.self) { hello.writeBuffer(&part) }

@@ -20,7 +20,9 @@ import X509
 
         // Names longer than a common name may be stay in the SAN only.
         let long = String(repeating: "a", count: 60) + ".hopgate.test"
-        let longRequest = try CertificateSigningRequest(derEncoded: try IssuedCertificate.signingRequest(for: long, key: key))
+        let longRequest = try CertificateSigningRequest(
+            derEncoded: try IssuedCertificate.signingRequest(for: long, key: key)
+        )
         #expect(longRequest.subject.isEmpty)
     }
 
@@ -31,7 +33,9 @@ import X509
         #expect(identifier.critical)
         let digest = try ASN1OctetString(derEncoded: identifier.value)
         #expect(Array(digest.bytes) == Array(SHA256.hash(data: Data("token.thumb".utf8))))
-        #expect(Array(try #require(try certificate.extensions.subjectAlternativeNames)) == [.dnsName("alpn.hopgate.test")])
+        #expect(
+            Array(try #require(try certificate.extensions.subjectAlternativeNames)) == [.dnsName("alpn.hopgate.test")]
+        )
         let key = try P256.Signing.PrivateKey(pemRepresentation: made.keyPEM)
         #expect(certificate.publicKey == Certificate.PublicKey(key.publicKey))
     }
@@ -52,7 +56,11 @@ import X509
             issuerPrivateKey: Certificate.PrivateKey(key)
         )
         let chain = try leaf.serializeAsPEM().pemString + "\n"
-        let record = try IssuedCertificate.record(domain: "site.test", chainPEM: chain, privateKeyPEM: key.pemRepresentation)
+        let record = try IssuedCertificate.record(
+            domain: "site.test",
+            chainPEM: chain,
+            privateKeyPEM: key.pemRepresentation
+        )
         #expect(record.serialNumber == "0abc")
         #expect(record.issuer == "CN=Test Issuer")
         #expect(record.notAfter == Date(timeIntervalSince1970: 1_807_776_000))
@@ -71,8 +79,14 @@ import X509
     @Test func aCertificateIsDueWhenMissingOrWithAThirdOfItsLifeLeft() {
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         let record = CertificateRecord(
-            domain: "a.test", chainPEM: "", privateKeyPEM: "", notBefore: start,
-            notAfter: start.addingTimeInterval(90 * 86_400), issuer: "", serialNumber: "", updatedAt: start
+            domain: "a.test",
+            chainPEM: "",
+            privateKeyPEM: "",
+            notBefore: start,
+            notAfter: start.addingTimeInterval(90 * 86_400),
+            issuer: "",
+            serialNumber: "",
+            updatedAt: start
         )
         #expect(CertificateManager.needsCertificate(nil, now: start))
         #expect(!CertificateManager.needsCertificate(record, now: start.addingTimeInterval(59 * 86_400)))

@@ -30,7 +30,9 @@ struct ACMEEndToEndTests {
 
         // renew --force from the CLI: the running edge answers the validation and serves the result.
         let before = try await edge.servedSerial("app.hopgate.test")
-        let renewed = try await edge.hopgate(["cert", "renew", "--domain", "app.hopgate.test", "--force"] + edge.acmeFlags)
+        let renewed = try await edge.hopgate(
+            ["cert", "renew", "--domain", "app.hopgate.test", "--force"] + edge.acmeFlags
+        )
         #expect(renewed.status == 0, "\(renewed.standardError)")
         let serial = try #require(renewed.standardOutput.firstMatch(of: /serial ([0-9a-f]+)/)?.1)
         #expect(String(serial) != before)
@@ -42,7 +44,9 @@ struct ACMEEndToEndTests {
 
         let listed = try await edge.hopgate(["cert", "ls", "--json"])
         #expect(listed.status == 0, "\(listed.standardError)")
-        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [[String: Any]])
+        let rows = try #require(
+            try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [[String: Any]]
+        )
         #expect(rows.compactMap { $0["domain"] as? String } == ["app.hopgate.test", Self.mainDomain])
         #expect(rows.allSatisfy { ($0["issuer"] as? String)?.contains("Pebble") == true })
         let table = try await edge.hopgate(["cert", "ls"])
@@ -89,7 +93,9 @@ struct ACMEEndToEndTests {
 
         // The CA refuses the name with a problem document: said plainly, retried with a growing delay.
         try await edge.register("blocked.hopgate.test", root: root)
-        try await edge.waitForLog(["cannot get a certificate", "blocked.hopgate.test", "rejectedIdentifier", #""attempt":"1""#])
+        try await edge.waitForLog([
+            "cannot get a certificate", "blocked.hopgate.test", "rejectedIdentifier", #""attempt":"1""#,
+        ])
         try await edge.waitForLog(["cannot get a certificate", "blocked.hopgate.test", #""attempt":"2""#])
 
         // Validation fails: the name resolves where nothing listens.
@@ -99,7 +105,9 @@ struct ACMEEndToEndTests {
 
         // The CA is down: renew fails with a clear error and the edge keeps serving the old certificate.
         await pebble.stop()
-        let renewed = try await edge.hopgate(["cert", "renew", "--domain", Self.mainDomain, "--force"] + edge.acmeFlags)
+        let renewed = try await edge.hopgate(
+            ["cert", "renew", "--domain", Self.mainDomain, "--force"] + edge.acmeFlags
+        )
         #expect(renewed.status != 0)
         #expect(renewed.standardError.contains("cannot reach the ACME server"), "\(renewed.standardError)")
         #expect(try await edge.servedSerial(Self.mainDomain) == mainSerial)
@@ -177,7 +185,13 @@ final class ACMEEdge: Sendable {
     }
 
     /// curl over HTTPS to `host` on the edge, trusting only `root`; its output ends in the status code.
-    func curl(_ host: String, _ path: String, root: String, admin: Bool = false, body: String? = nil) async throws
+    func curl(
+        _ host: String,
+        _ path: String,
+        root: String,
+        admin: Bool = false,
+        body: String? = nil
+    ) async throws
         -> ProcessOutput
     {
         var arguments = [

@@ -41,14 +41,25 @@ import Testing
     func challengesAreFoundByTokenAndByDomainThenDeleted(kind: TestDatabase) async throws {
         let store = try await kind.makeStore()
         let old = ACMEChallengeRecord(
-            token: "t1", domain: "a.example.com", kind: .tlsALPN01, keyAuthorization: "t1.x",
+            token: "t1",
+            domain: "a.example.com",
+            kind: .tlsALPN01,
+            keyAuthorization: "t1.x",
             createdAt: Date().addingTimeInterval(-60)
         )
         let new = ACMEChallengeRecord(
-            token: "t2", domain: "a.example.com", kind: .tlsALPN01, keyAuthorization: "t2.x", createdAt: Date()
+            token: "t2",
+            domain: "a.example.com",
+            kind: .tlsALPN01,
+            keyAuthorization: "t2.x",
+            createdAt: Date()
         )
         let http = ACMEChallengeRecord(
-            token: "t3", domain: "a.example.com", kind: .http01, keyAuthorization: "t3.x", createdAt: Date()
+            token: "t3",
+            domain: "a.example.com",
+            kind: .http01,
+            keyAuthorization: "t3.x",
+            createdAt: Date()
         )
         for record in [old, new, http] { try await store.saveChallenge(record) }
         #expect(try await store.challenge(token: "t3")?.keyAuthorization == "t3.x")
@@ -60,7 +71,10 @@ import Testing
 
         // Answers a day old are dropped with the next save.
         let stale = ACMEChallengeRecord(
-            token: "t4", domain: "a.example.com", kind: .http01, keyAuthorization: "t4.x",
+            token: "t4",
+            domain: "a.example.com",
+            kind: .http01,
+            keyAuthorization: "t4.x",
             createdAt: Date().addingTimeInterval(-2 * 86_400)
         )
         try await store.saveChallenge(stale)
@@ -81,7 +95,13 @@ import Testing
         try await store.releaseLease(name: "certificate:a", holder: "edge-2")  // not the holder: no effect
         #expect(try await !store.acquireLease(name: "certificate:a", holder: "edge-2", expiresAt: later))
         try await store.releaseLease(name: "certificate:a", holder: "edge-1")
-        #expect(try await store.acquireLease(name: "certificate:a", holder: "edge-2", expiresAt: Date().addingTimeInterval(-1)))
+        #expect(
+            try await store.acquireLease(
+                name: "certificate:a",
+                holder: "edge-2",
+                expiresAt: Date().addingTimeInterval(-1)
+            )
+        )
         // edge-2's lease has expired: edge-1 takes it over.
         #expect(try await store.acquireLease(name: "certificate:a", holder: "edge-1", expiresAt: later))
     }

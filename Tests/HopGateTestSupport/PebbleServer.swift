@@ -52,7 +52,9 @@ public final class PebbleServer: Sendable {
         ]
         if let validitySeconds { pebble["certificateValidityPeriod"] = validitySeconds }
         configurationPath = directory + "/pebble.json"
-        try JSONSerialization.data(withJSONObject: ["pebble": pebble]).write(to: URL(fileURLWithPath: configurationPath))
+        try JSONSerialization.data(withJSONObject: ["pebble": pebble]).write(
+            to: URL(fileURLWithPath: configurationPath)
+        )
         var environment = ["PATH": "/usr/bin:/bin", "PEBBLE_VA_NOSLEEP": "1"]
         if !authorizationReuse { environment["PEBBLE_AUTHZREUSE"] = "0" }
         self.environment = environment
@@ -140,7 +142,9 @@ public final class PebbleServer: Sendable {
             .write(to: URL(fileURLWithPath: directory + "/listener.ext"))
         for arguments in steps {
             let result = try runProcess("/usr/bin/openssl", arguments)
-            guard result.status == 0 else { throw ServerError("openssl \(arguments[0]) failed: \(result.standardError)") }
+            guard result.status == 0 else {
+                throw ServerError("openssl \(arguments[0]) failed: \(result.standardError)")
+            }
         }
     }
 

@@ -25,7 +25,11 @@ struct HTTP01Responder: LocalResponder {
         guard head.method == .GET || head.method == .HEAD, !token.isEmpty, !token.contains("/"),
             let answer = await source.httpKeyAuthorization(token: token, host: host)
         else {
-            return LocalResponse(status: .notFound, headers: ["Content-Type": "text/plain"], body: ByteBuffer(string: "no such challenge\n"))
+            return LocalResponse(
+                status: .notFound,
+                headers: ["Content-Type": "text/plain"],
+                body: ByteBuffer(string: "no such challenge\n")
+            )
         }
         return LocalResponse(status: .ok, headers: ["Content-Type": "text/plain"], body: ByteBuffer(string: answer))
     }
