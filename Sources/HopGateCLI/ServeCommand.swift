@@ -19,6 +19,8 @@ struct ServeCommand: AsyncParsableCommand {
             Every option also reads an environment variable (named in its help); a flag wins over the variable. \
             With --dev the edge listens on loopback only (HTTP 8080, HTTPS 8443, DTLS 8443/udp) with a \
             self-signed certificate for the main domain and *.localhost, and prints the commands to try next. \
+            Without --dev and --tls-certificate, certificates for the main domain and every registered domain come \
+            from ACME (Let's Encrypt unless --acme-directory says otherwise; --acme-agree-tos is required). \
             SIGTERM or SIGINT stops accepting, sends GOAWAY to every client, lets requests in flight finish for \
             up to --shutdown-grace seconds, and exits 0.
             """
