@@ -181,6 +181,12 @@ struct ServeCommand: AsyncParsableCommand {
             let configuration = try edgeConfiguration(isDev: isDev)
             let (certificates, usesACME) = try loadCertificates(mainDomain: configuration.mainDomain, isDev: isDev)
             let acmeSettings = usesACME ? try acmeSettings() : nil
+            if acmeSettings?.challenge == .http01 && configuration.http == nil {
+                throw ValidationError(
+                    "the http-01 challenge needs the HTTP listener: drop --http-listen off, or use "
+                        + "--acme-challenge tls-alpn-01"
+                )
+            }
             try await globals.withStore { store, _ in
                 try await prepare(store, migrate: isDev || enabled(migrate, "HOPGATE_MIGRATE"), logger: logger)
                 let manager = try acmeSettings.map { settings in

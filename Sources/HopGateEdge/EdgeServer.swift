@@ -144,7 +144,7 @@ public final class EdgeServer: Service {
         }
         // The DTLS listener presents the main domain's certificate; from ACME, that takes a moment after a first
         // start, while the HTTP and HTTPS listeners already answer the CA's validation.
-        if certificates.entry(for: configuration.mainDomain) == nil {
+        if certificates.entry(covering: configuration.mainDomain) == nil {
             logger.info(
                 "waiting for the main domain's certificate before the DTLS listener starts",
                 metadata: ["domain": "\(configuration.mainDomain)"]
@@ -153,7 +153,9 @@ public final class EdgeServer: Service {
             let mainDomain = configuration.mainDomain
             do {
                 try await cancelWhenGracefulShutdown {
-                    while certificates.entry(for: mainDomain) == nil { try await Task.sleep(for: .milliseconds(200)) }
+                    while certificates.entry(covering: mainDomain) == nil {
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
                 }
             } catch {
                 try? await https.channel.close()

@@ -30,6 +30,10 @@ import Testing
                 ["serve", "--domain", "edge.hopgate.test", "--acme-agree-tos", "--acme-ca-file", "/nonexistent.pem"],
                 "cannot read"
             ),
+            (
+                ["serve", "--domain", "edge.hopgate.test", "--acme-agree-tos", "--http-listen", "off"],
+                "needs the HTTP listener"
+            ),
             (["cert", "renew"], "--acme-agree-tos"),
             (["cert", "renew", "--acme-agree-tos", "--domain", "bad_name"], "--domain"),
         ] as [([String], String)]

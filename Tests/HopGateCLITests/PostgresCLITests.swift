@@ -11,15 +11,20 @@ import Testing
         #expect(unmigrated.standardError.contains("run `hopgate migrate`"))
 
         let before = try await hopgate(["migrate", "--status", "--json", "--database", url])
-        #expect(try parseJSON(before)["pending"] as? Int == 2)
+        #expect(try parseJSON(before)["pending"] as? Int == 3)
 
         let first = try await hopgate(["migrate", "--database", url])
         #expect(first.status == 0, "\(first.standardError)")
-        #expect(first.standardOutput.contains("applied 1 create domains\napplied 2 create tunnel secrets"))
+        #expect(
+            first.standardOutput.contains(
+                "applied 1 create domains\napplied 2 create tunnel secrets\n"
+                    + "applied 3 create acme accounts, certificates, challenges and leases"
+            )
+        )
 
         let second = try await hopgate(["migrate", "--database", url])
         #expect(second.status == 0)
-        #expect(second.standardOutput.contains("up to date at schema version 2; nothing to apply"))
+        #expect(second.standardOutput.contains("up to date at schema version 3; nothing to apply"))
 
         let status = try await hopgate(["migrate", "--status", "--database", url])
         let rows = status.standardOutput.split(separator: "\n").map {
@@ -27,10 +32,11 @@ import Testing
         }
         #expect(rows.contains { $0.first == "1" && $0.contains("domains") && $0.contains("applied") })
         #expect(rows.contains { $0.first == "2" && $0.contains("secrets") && $0.contains("applied") })
-        #expect(status.standardOutput.contains("is up to date at schema version 2."))
+        #expect(rows.contains { $0.first == "3" && $0.contains("acme") && $0.contains("applied") })
+        #expect(status.standardOutput.contains("is up to date at schema version 3."))
         let json = try parseJSON(await hopgate(["migrate", "--status", "--json", "--database", url]))
         #expect(json["pending"] as? Int == 0)
-        #expect(json["schema_version"] as? Int == 2)
+        #expect(json["schema_version"] as? Int == 3)
     }
 
     @Test func aStoppedServerGivesExit69NamingTheDatabaseAndWritesNothing() async throws {

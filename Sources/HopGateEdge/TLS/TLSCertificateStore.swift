@@ -36,16 +36,21 @@ public final class TLSCertificateStore: Sendable {
     /// The entry for a server name: exact, then the wildcard one label up, then the fallback.
     public func entry(for serverName: String?) -> Entry? {
         entries.withLock { entries in
-            if let name = serverName?.lowercased() {
-                if let exact = entries[name] { return exact }
-                if let dot = name.firstIndex(of: "."), let wildcard = entries["*" + name[dot...]] { return wildcard }
-            }
+            if let name = serverName?.lowercased(), let entry = Self.match(name, in: entries) { return entry }
             return entries[fallbackName] ?? entries.values.first
         }
     }
 
-    /// Whether any certificate is installed.
-    public var isEmpty: Bool { entries.withLock { $0.isEmpty } }
+    /// The entry that covers `name` itself (exactly or by wildcard), never a fallback.
+    public func entry(covering name: String) -> Entry? {
+        entries.withLock { Self.match(name.lowercased(), in: $0) }
+    }
+
+    private static func match(_ name: String, in entries: [String: Entry]) -> Entry? {
+        if let exact = entries[name] { return exact }
+        if let dot = name.firstIndex(of: "."), let wildcard = entries["*" + name[dot...]] { return wildcard }
+        return nil
+    }
 
     /// A server context that picks the certificate per handshake, offering `alpn`. With no certificate installed
     /// yet (ACME has not issued one), handshakes fail until one is: a throwaway certificate fills the base
@@ -99,7 +104,7 @@ public struct InstalledCertificateSource: DTLSCertificateSource {
     }
 
     public func currentCertificate() throws -> DTLSCertificate {
-        guard let entry = store.entry(for: name) else { throw NoCertificateError(serverName: name) }
+        guard let entry = store.entry(covering: name) else { throw NoCertificateError(serverName: name) }
         return entry.pem
     }
 }
