@@ -45,7 +45,8 @@ public struct DTLSServer: Sendable {
         let certificate = try configuration.certificateSource.currentCertificate()
         let context = try DTLSContext.server(certificate: certificate)
         return try await DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // No SO_REUSEADDR: on UDP it would let a second edge bind the same port and silently take its traffic;
+            // without it the second one fails with "address in use" (UDP has no TIME_WAIT to wait out).
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: socketBufferSize)
             .channelOption(.maxMessagesPerRead, value: 64)

@@ -119,27 +119,31 @@ public final class EdgeServer: Service {
             metrics: metrics,
             logger: logger
         )
-        let https = try await EdgeHTTPListener.bind(
-            host: configuration.https.host,
-            port: configuration.https.port,
-            tls: tls,
-            acme: acme,
-            environment: environment,
-            group: group
-        )
+        let https = try await listening("HTTPS", configuration.https) {
+            try await EdgeHTTPListener.bind(
+                host: configuration.https.host,
+                port: configuration.https.port,
+                tls: tls,
+                acme: acme,
+                environment: environment,
+                group: group
+            )
+        }
         var bound: [String: SocketAddress] = ["https": https.localAddress!]
         var http: EdgeHTTPListener?
         if let address = configuration.http {
             environment.scheme = "http"
             environment.redirectToHTTPSPort = https.localAddress?.port ?? configuration.https.port
             environment.local = nil
-            http = try await EdgeHTTPListener.bind(
-                host: address.host,
-                port: address.port,
-                tls: nil,
-                environment: environment,
-                group: group
-            )
+            http = try await listening("HTTP", address) { [environment] in
+                try await EdgeHTTPListener.bind(
+                    host: address.host,
+                    port: address.port,
+                    tls: nil,
+                    environment: environment,
+                    group: group
+                )
+            }
             bound["http"] = http?.localAddress
         }
         // The DTLS listener presents the main domain's certificate; from ACME, that takes a moment after a first
@@ -165,19 +169,21 @@ public final class EdgeServer: Service {
             }
         }
         let metrics = self.metrics
-        let tunnel = try await EdgeTunnelListener.bind(
-            host: configuration.dtls.host,
-            port: configuration.dtls.port,
-            dtls: DTLSServerConfiguration(
-                certificateSource: InstalledCertificateSource(store: certificates, name: configuration.mainDomain)
-            ),
-            policy: configuration.tunnelPolicy,
-            registry: registry,
-            group: group,
-            logger: logger,
-            metrics: metrics,
-            check: credentialCheck
-        )
+        let tunnel = try await listening("DTLS", configuration.dtls, udp: true) {
+            try await EdgeTunnelListener.bind(
+                host: configuration.dtls.host,
+                port: configuration.dtls.port,
+                dtls: DTLSServerConfiguration(
+                    certificateSource: InstalledCertificateSource(store: certificates, name: configuration.mainDomain)
+                ),
+                policy: configuration.tunnelPolicy,
+                registry: self.registry,
+                group: group,
+                logger: logger,
+                metrics: metrics,
+                check: credentialCheck
+            )
+        }
         bound["dtls"] = tunnel.localAddress
         let registry = self.registry
         let statistics = tunnel.statistics
@@ -192,7 +198,9 @@ public final class EdgeServer: Service {
         }
         var metricsListener: (any Channel)?
         if let address = configuration.metrics {
-            metricsListener = try await MetricsListener.bind(address, metrics: metrics, group: group)
+            metricsListener = try await listening("metrics", address) {
+                try await MetricsListener.bind(address, metrics: metrics, group: group)
+            }
             bound["metrics"] = metricsListener?.localAddress
         }
         logger.info(
@@ -220,6 +228,25 @@ public final class EdgeServer: Service {
         }
         try? await metricsListener?.close()
         logger.info("edge stopped")
+    }
+
+    /// Runs a listener's bind, turning its failure into an error that names the listener and the address
+    /// ("address already in use" from a second edge, "cannot assign requested address" from a foreign IP).
+    private func listening<Listener>(
+        _ name: String,
+        _ address: ListenAddress,
+        udp: Bool = false,
+        _ bind: () async throws -> Listener
+    ) async throws -> Listener {
+        do {
+            return try await bind()
+        } catch let error as IOError {
+            throw HopGateError(
+                .configuration,
+                "the \(name) listener cannot bind \(address)\(udp ? "/udp" : ""): "
+                    + String(cString: strerror(error.errnoCode)).lowercased()
+            )
+        }
     }
 }
 

@@ -60,6 +60,8 @@ struct ACMEEndToEndTests {
         let edge = try await ACMEEdge(pebble: pebble, ports: ports, challenge: "tls-alpn-01")
         defer { Task { await edge.stop() } }
         let root = try pebble.issuingRootFile()
+        let admin = try await edge.curl(Self.mainDomain, "/api/v1/admin/domains", root: root, admin: true)
+        #expect(admin.status == 0, "curl must verify the main domain's certificate: \(admin.output)")
 
         try await edge.register("alpn.hopgate.test", root: root)
         try await edge.waitForLog(["certificate issued", "alpn.hopgate.test", "tls-alpn-01"])
@@ -84,7 +86,8 @@ struct ACMEEndToEndTests {
         let pebble = try await PebbleServer(
             httpPort: ports.http,
             tlsPort: ports.https,
-            blockedDomains: ["blocked.hopgate.test"]
+            blockedDomains: ["blocked.hopgate.test"],
+            authorizationReuse: false
         )
         let edge = try await ACMEEdge(pebble: pebble, ports: ports, challenge: "http-01")
         defer { Task { await edge.stop() } }
@@ -102,6 +105,16 @@ struct ACMEEndToEndTests {
         try pebble.resolve("unreachable.hopgate.test", to: "127.0.0.2")
         try await edge.register("unreachable.hopgate.test", root: root)
         try await edge.waitForLog(["cannot get a certificate", "could not validate unreachable.hopgate.test"])
+        // The same for a renewal: it fails, says why, and the old certificate stays in service.
+        try pebble.resolve(Self.mainDomain, to: "127.0.0.2")
+        let failed = try await edge.hopgate(["cert", "renew", "--domain", Self.mainDomain, "--force"] + edge.acmeFlags)
+        #expect(failed.status == 75)
+        #expect(
+            failed.standardError.contains("could not validate \(Self.mainDomain) by http-01"),
+            "\(failed.standardError)"
+        )
+        #expect(try await edge.servedSerial(Self.mainDomain) == mainSerial)
+        try pebble.forgetAddress(of: Self.mainDomain)
 
         // The CA is down: renew fails with a clear error and the edge keeps serving the old certificate.
         await pebble.stop()

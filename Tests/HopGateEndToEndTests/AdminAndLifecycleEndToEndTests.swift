@@ -170,6 +170,21 @@ import Testing
             ])
         #expect(malformed.status == 64)
         #expect(malformed.standardError.contains("64 hex characters"))
+        // A second edge on the first one's DTLS port fails at once instead of quietly taking its clients.
+        let second = try await HopGateBinary.run(
+            [
+                "serve", "--dev", "--https-listen", "127.0.0.1:0", "--http-listen", "off", "--metrics-listen", "off",
+                "--dtls-listen", "127.0.0.1:\(edge.dtls)",
+            ],
+            environment: ["HOPGATE_DATABASE": "sqlite:\(edge.directory)/second.db"]
+        )
+        #expect(second.status == 78)
+        #expect(
+            second.standardError.contains(
+                "error: the DTLS listener cannot bind 127.0.0.1:\(edge.dtls)/udp: address already in use"
+            ),
+            "\(second.standardError)"
+        )
         await edge.stop()
     }
 

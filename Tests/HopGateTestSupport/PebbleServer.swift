@@ -116,6 +116,15 @@ public final class PebbleServer: Sendable {
         guard added.status == 0 else { throw ServerError("cannot add a DNS record: \(added.standardError)") }
     }
 
+    /// Undoes `resolve`: `host` resolves to 127.0.0.1 again.
+    public func forgetAddress(of host: String) throws {
+        let cleared = try runProcess(
+            "/usr/bin/curl",
+            ["-sS", "--fail", "-d", #"{"host":"\#(host)."}"#, "http://127.0.0.1:\(dnsManagementPort)/clear-a"]
+        )
+        guard cleared.status == 0 else { throw ServerError("cannot clear a DNS record: \(cleared.standardError)") }
+    }
+
     public var output: String {
         (pebble.withLock { $0?.standardOutput } ?? "") + dns.standardOutput
     }

@@ -62,15 +62,25 @@ public func makeTemporaryDirectory(_ prefix: String) throws -> String {
     return path
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago for both TCP and UDP (an edge listens on both with one number,
+/// and so does pebble-challtestsrv's DNS).
 public func freeLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    for _ in 0..<50 {
+        let port = try bindLoopback(type: SOCK_STREAM, port: 0)
+        if (try? bindLoopback(type: SOCK_DGRAM, port: port)) != nil { return port }
+    }
+    throw POSIXError(.EADDRINUSE)
+}
+
+/// Binds a socket of `type` to 127.0.0.1:`port` (0: any), closes it, and returns the port it had.
+private func bindLoopback(type: __socket_type, port: Int) throws -> Int {
+    let descriptor = socket(AF_INET, Int32(type.rawValue), 0)
     guard descriptor >= 0 else { throw POSIXError(.EIO) }
     defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> Int32 in
