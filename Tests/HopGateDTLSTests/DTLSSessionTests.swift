@@ -142,7 +142,9 @@ import Testing
                 configuration: configuration
             )
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Well under the 10 s default, which would mean the configured 1.5 s was ignored; not tighter, because on a
+        // busy machine (the whole suite running) the timer has been seen to fire 5 s late.
+        #expect(ContinuousClock.now - started < .milliseconds(9500))
         try await silent.close()
     }
 }
