@@ -76,7 +76,6 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     private var state = State.idle
     private var context: ChannelHandlerContext?
     private var readsPaused = false
-    private var flushScheduled = false
     private var readPending = false
     /// Closes a connection whose request head does not arrive in time, or that idles between requests.
     private var idleTimer: Scheduled<Void>?
@@ -436,13 +435,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
                 status: HTTPResponseStatus(statusCode: Int(status)),
                 headers: headers
             )
-            if switching {
-                context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
-                switchToRawBytes(request, context: context)
-            } else {
-                context.write(wrapOutboundOut(.head(head)), promise: nil)
-                flushSoon(context)
-            }
+            context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+            if switching { switchToRawBytes(request, context: context) }
         case .head:
             break
         case .data(let bytes):
@@ -455,8 +449,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let promise = context.eventLoop.makePromise(of: Void.self)
             let exchange = request.exchange
             promise.futureResult.whenSuccess { exchange?.consumed(count) }
-            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: promise)
-            flushSoon(context)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: promise)
         case .end:
             // An upgrade refused (no 101): the exchange was kept open for nothing; end this side too.
             if request.isUpgrade { request.exchange?.end() }
@@ -518,20 +511,6 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             failBeforeResponse(request, page)
         case .writable:
             resumeReads()
-        }
-    }
-
-    /// Flushes once the event loop has handled what it read: a response's head, body and end that arrive in one batch
-    /// of datagrams then leave in one TLS write instead of three, while a streamed body (server-sent events) still
-    /// goes out as it comes.
-    private func flushSoon(_ context: ChannelHandlerContext) {
-        guard !flushScheduled else { return }
-        flushScheduled = true
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let handler = loopBound.value
-            handler.flushScheduled = false
-            handler.context?.flush()
         }
     }
 
