@@ -136,6 +136,46 @@ struct ACMEEndToEndTests {
     }
 }
 
+extension ACMEEndToEndTests {
+    @Test("Two edges on one PostgreSQL share the certificates, and either answers the CA for an order made elsewhere")
+    func edgesShareOnePostgreSQL() async throws {
+        let database = try await offload { try PostgresServer.sharedURL() }
+        let validated = try ACMEEdge.Ports()
+        let pebble = try await PebbleServer(
+            httpPort: validated.http,
+            tlsPort: validated.https,
+            authorizationReuse: false
+        )
+        let first = try await ACMEEdge(pebble: pebble, ports: validated, challenge: "http-01", database: database)
+        defer { Task { await first.stop() } }
+        let firstSerial = try await first.servedSerial(Self.mainDomain)
+
+        // The second edge finds the certificate in the store and serves it: no second order.
+        let second = try await ACMEEdge(
+            pebble: pebble,
+            ports: try ACMEEdge.Ports(),
+            challenge: "http-01",
+            database: database
+        )
+        defer { Task { await second.stop() } }
+        #expect(try await second.servedSerial(Self.mainDomain) == firstSerial)
+        #expect(!second.log.contains("ordering a certificate"), "\(second.log)")
+
+        // An order made elsewhere (here the CLI, on the same database) is validated on the first edge's port, which
+        // answers from the store; both edges then serve the new certificate.
+        func answers() -> Int { first.log.components(separatedBy: "answering an HTTP-01 challenge").count - 1 }
+        let answersBefore = answers()
+        let renewed = try await second.hopgate(
+            ["cert", "renew", "--domain", Self.mainDomain, "--force"] + second.acmeFlags
+        )
+        #expect(renewed.status == 0, "\(renewed.standardError)")
+        let serial = try #require(renewed.standardOutput.firstMatch(of: /serial ([0-9a-f]+)/)?.1)
+        #expect(answers() > answersBefore, "the first edge must have answered the renewal's validation")
+        try await first.waitUntilServed(Self.mainDomain, serial: String(serial))
+        try await second.waitUntilServed(Self.mainDomain, serial: String(serial))
+    }
+}
+
 /// `hopgate serve` on loopback with certificates from `pebble`, its store in a temporary SQLite file.
 final class ACMEEdge: Sendable {
     struct Ports {
@@ -155,13 +195,22 @@ final class ACMEEdge: Sendable {
     let environment: [String: String]
     let acmeFlags: [String]
 
-    init(pebble: PebbleServer, ports: Ports, challenge: String) async throws {
+    /// - Parameters:
+    ///   - database: the store (default: a new SQLite file).
+    ///   - refreshSeconds: `--cert-refresh-interval`.
+    init(
+        pebble: PebbleServer,
+        ports: Ports,
+        challenge: String,
+        database: String? = nil,
+        refreshSeconds: Int = 1
+    ) async throws {
         self.ports = ports
         directory = try makeTemporaryDirectory("hopgate-acme")
         var environment = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("HOPGATE_") && !$0.key.hasPrefix("HOP_")
         }
-        environment["HOPGATE_DATABASE"] = "sqlite:\(directory)/hopgate.db"
+        environment["HOPGATE_DATABASE"] = database ?? "sqlite:\(directory)/hopgate.db"
         environment["HOPGATE_LOG_FORMAT"] = "json"
         self.environment = environment
         acmeFlags = [
@@ -174,7 +223,7 @@ final class ACMEEdge: Sendable {
                 "serve", "--domain", ACMEEndToEndTests.mainDomain, "--migrate",
                 "--https-listen", "127.0.0.1:\(ports.https)", "--http-listen", "127.0.0.1:\(ports.http)",
                 "--dtls-listen", "127.0.0.1:\(ports.https)", "--metrics-listen", "off",
-                "--admin-key", Self.adminKey, "--cert-refresh-interval", "1", "--acme-retry-delay", "1",
+                "--admin-key", Self.adminKey, "--cert-refresh-interval", "\(refreshSeconds)", "--acme-retry-delay", "1",
             ] + acmeFlags,
             environment: environment,
             name: "edge"
