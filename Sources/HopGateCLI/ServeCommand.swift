@@ -238,12 +238,16 @@ struct ServeCommand: AsyncParsableCommand {
                 if let manager {
                     server.metrics.addGauges {
                         let status = manager.status
-                        return [
+                        var gauges = [
                             ("hopgate_certificates", Double(status.certificates)),
-                            ("hopgate_certificate_soonest_expiry_seconds", status.soonestExpirySeconds ?? 0),
                             ("hopgate_acme_orders_succeeded_total", Double(status.ordersSucceeded)),
                             ("hopgate_acme_orders_failed_total", Double(status.ordersFailed)),
                         ]
+                        // Absent rather than 0 while nothing is served: 0 would read as "expires now".
+                        if let seconds = status.soonestExpirySeconds {
+                            gauges.append(("hopgate_certificate_soonest_expiry_seconds", seconds))
+                        }
+                        return gauges
                     }
                 }
                 let services: [ServiceGroupConfiguration.ServiceConfiguration] =
