@@ -51,6 +51,13 @@ struct ACMEEndToEndTests {
         #expect(rows.allSatisfy { ($0["issuer"] as? String)?.contains("Pebble") == true })
         let table = try await edge.hopgate(["cert", "ls"])
         #expect(table.standardOutput.contains("DAYS LEFT"))
+
+        let metrics = try await offload {
+            try runProcess("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(ports.metrics)/metrics"])
+        }
+        #expect(metrics.standardOutput.contains("hopgate_certificates 2"), "\(metrics.standardOutput)")
+        #expect(metrics.standardOutput.contains("hopgate_acme_orders_failed_total 0"))
+        #expect(metrics.standardOutput.contains("hopgate_certificate_soonest_expiry_seconds "))
     }
 
     @Test("TLS-ALPN-01: the CA validates on the HTTPS port; renew --force changes the served serial")
@@ -181,10 +188,12 @@ final class ACMEEdge: Sendable {
     struct Ports {
         let https: Int
         let http: Int
+        let metrics: Int
 
         init() throws {
             https = try freeLoopbackPort()
             http = try freeLoopbackPort()
+            metrics = try freeLoopbackPort()
         }
     }
 
@@ -222,7 +231,7 @@ final class ACMEEdge: Sendable {
             [
                 "serve", "--domain", ACMEEndToEndTests.mainDomain, "--migrate",
                 "--https-listen", "127.0.0.1:\(ports.https)", "--http-listen", "127.0.0.1:\(ports.http)",
-                "--dtls-listen", "127.0.0.1:\(ports.https)", "--metrics-listen", "off",
+                "--dtls-listen", "127.0.0.1:\(ports.https)", "--metrics-listen", "127.0.0.1:\(ports.metrics)",
                 "--admin-key", Self.adminKey, "--cert-refresh-interval", "\(refreshSeconds)", "--acme-retry-delay", "1",
             ] + acmeFlags,
             environment: environment,
