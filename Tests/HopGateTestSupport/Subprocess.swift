@@ -63,8 +63,22 @@ public func makeTemporaryDirectory(_ prefix: String) throws -> String {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago for both TCP and UDP (an edge listens on both with one number,
-/// and so does pebble-challtestsrv's DNS).
+/// and so does pebble-challtestsrv's DNS). It is picked below the kernel's ephemeral range, so that no port 0 bind
+/// and no outgoing connection of another test can take it before the process it is meant for binds it.
 public func freeLoopbackPort() throws -> Int {
+    let ephemeralStart =
+        (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+        .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
+    if ephemeralStart > 12_000 {
+        for _ in 0..<200 {
+            let port = Int.random(in: 10_000..<ephemeralStart)
+            if (try? bindLoopback(type: SOCK_STREAM, port: port)) != nil,
+                (try? bindLoopback(type: SOCK_DGRAM, port: port)) != nil
+            {
+                return port
+            }
+        }
+    }
     for _ in 0..<50 {
         let port = try bindLoopback(type: SOCK_STREAM, port: 0)
         if (try? bindLoopback(type: SOCK_DGRAM, port: port)) != nil { return port }
