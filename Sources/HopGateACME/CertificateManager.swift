@@ -120,7 +120,7 @@ public final class CertificateManager: Service {
                 if let old = served[name] {
                     metadata["serving"] = "the old certificate, valid until \(old.notAfter)"
                 } else {
-                    metadata["serving"] = "nothing yet: HTTPS for this name fails until a certificate is issued"
+                    metadata["serving"] = "no certificate for this name yet"
                 }
                 logger.error("cannot get a certificate", metadata: metadata)
             }
