@@ -30,13 +30,9 @@ struct ACMEEndToEndTests {
 
         // renew --force from the CLI: the running edge answers the validation and serves the result.
         let before = try await edge.servedSerial("app.hopgate.test")
-        let renewed = try await edge.hopgate(
-            ["cert", "renew", "--domain", "app.hopgate.test", "--force"] + edge.acmeFlags
-        )
-        #expect(renewed.status == 0, "\(renewed.standardError)")
-        let serial = try #require(renewed.standardOutput.firstMatch(of: /serial ([0-9a-f]+)/)?.1)
-        #expect(String(serial) != before)
-        try await edge.waitUntilServed("app.hopgate.test", serial: String(serial))
+        let serial = try await edge.forceRenewal(of: "app.hopgate.test")
+        #expect(serial != before)
+        try await edge.waitUntilServed("app.hopgate.test", serial: serial)
 
         // Due (a third of its life left): the edge renews the main domain's certificate itself.
         let mainBefore = try await edge.servedSerial(Self.mainDomain)
@@ -78,13 +74,9 @@ struct ACMEEndToEndTests {
         #expect(!edge.log.contains("answering an HTTP-01 challenge"))
 
         let before = try await edge.servedSerial("alpn.hopgate.test")
-        let renewed = try await edge.hopgate(
-            ["cert", "renew", "--domain", "alpn.hopgate.test", "--force"] + edge.acmeFlags
-        )
-        #expect(renewed.status == 0, "\(renewed.standardError)")
-        let serial = try #require(renewed.standardOutput.firstMatch(of: /serial ([0-9a-f]+)/)?.1)
-        #expect(String(serial) != before)
-        try await edge.waitUntilServed("alpn.hopgate.test", serial: String(serial))
+        let serial = try await edge.forceRenewal(of: "alpn.hopgate.test")
+        #expect(serial != before)
+        try await edge.waitUntilServed("alpn.hopgate.test", serial: serial)
     }
 
     @Test("A CA error document, a failing challenge and a stopped CA: clear errors, retries, the old certificate")
@@ -172,14 +164,10 @@ extension ACMEEndToEndTests {
         // answers from the store; both edges then serve the new certificate.
         func answers() -> Int { first.log.components(separatedBy: "answering an HTTP-01 challenge").count - 1 }
         let answersBefore = answers()
-        let renewed = try await second.hopgate(
-            ["cert", "renew", "--domain", Self.mainDomain, "--force"] + second.acmeFlags
-        )
-        #expect(renewed.status == 0, "\(renewed.standardError)")
-        let serial = try #require(renewed.standardOutput.firstMatch(of: /serial ([0-9a-f]+)/)?.1)
+        let serial = try await second.forceRenewal(of: Self.mainDomain)
         #expect(answers() > answersBefore, "the first edge must have answered the renewal's validation")
-        try await first.waitUntilServed(Self.mainDomain, serial: String(serial))
-        try await second.waitUntilServed(Self.mainDomain, serial: String(serial))
+        try await first.waitUntilServed(Self.mainDomain, serial: serial)
+        try await second.waitUntilServed(Self.mainDomain, serial: serial)
     }
 }
 
@@ -253,6 +241,15 @@ final class ACMEEdge: Sendable {
     func hopgate(_ arguments: [String]) async throws -> ProcessOutput {
         let environment = self.environment
         return try await offload { try runProcess(HopGateBinary.path, arguments, environment: environment) }
+    }
+
+    /// `hopgate cert renew --domain D --force` on the edge's store with its ACME flags; the serial it printed.
+    func forceRenewal(of domain: String) async throws -> String {
+        let renewed = try await hopgate(["cert", "renew", "--domain", domain, "--force"] + acmeFlags)
+        guard renewed.status == 0, let serial = renewed.standardOutput.firstMatch(of: /serial ([0-9a-f]+)/)?.1 else {
+            throw ServerError("cert renew failed (\(renewed.status)): \(renewed.standardError)")
+        }
+        return String(serial)
     }
 
     /// curl over HTTPS to `host` on the edge, trusting only `root`; its output ends in the status code.
