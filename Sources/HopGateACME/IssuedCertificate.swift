@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HopGateCore
 import HopGateStore
 import SwiftASN1
 import X509
@@ -42,7 +43,7 @@ enum IssuedCertificate {
             notBefore: leaf.notValidBefore,
             notAfter: leaf.notValidAfter,
             issuer: leaf.issuer.description,
-            serialNumber: leaf.serialNumber.bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(),
+            serialNumber: Hex.encode(leaf.serialNumber.bytes),
             updatedAt: Date()
         )
     }

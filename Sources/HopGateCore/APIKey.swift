@@ -14,13 +14,8 @@ public struct APIKey: Hashable, Sendable, CustomStringConvertible {
     /// Makes a new key. `SystemRandomNumberGenerator` reads the kernel's CSPRNG (getrandom on Linux).
     public static func generate() -> APIKey {
         var generator = SystemRandomNumberGenerator()
-        var text = ""
-        text.reserveCapacity(textLength)
-        for _ in 0..<byteCount {
-            let byte = UInt8.random(in: .min ... .max, using: &generator)
-            text += byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
-        }
-        return APIKey(trusted: text)
+        let bytes = (0..<byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return APIKey(trusted: Hex.encode(bytes))
     }
 
     /// Accepts a key typed or pasted by a person: surrounding white space is ignored, hex digits may be upper case.

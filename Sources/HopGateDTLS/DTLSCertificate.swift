@@ -1,6 +1,7 @@
 import CHopGateDTLS
 import Crypto
 import Foundation
+import HopGateCore
 
 /// A server certificate chain and its private key, in PEM.
 public struct DTLSCertificate: Sendable, Equatable {
@@ -76,6 +77,6 @@ public struct DTLSCertificate: Sendable, Equatable {
                 options: .ignoreUnknownCharacters
             )
         else { return nil }
-        return SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(SHA256.hash(data: der))
     }
 }

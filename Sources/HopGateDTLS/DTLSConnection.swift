@@ -1,6 +1,7 @@
 import CHopGateDTLS
 import COpenSSL
 import Foundation
+import HopGateCore
 import NIOCore
 
 /// What feeding a connection produced, in order.
@@ -222,7 +223,7 @@ final class DTLSConnection {
         guard hg_ssl_peer_fingerprint(ssl, &digest) == 1 else {
             return DTLSError(.fingerprintMismatch, "the server sent no certificate; expected fingerprint \(expected)")
         }
-        let seen = digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        let seen = Hex.encode(digest)
         guard seen == expected else {
             return DTLSError(
                 .fingerprintMismatch,

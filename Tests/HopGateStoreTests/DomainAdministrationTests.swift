@@ -29,7 +29,7 @@ import Testing
 
     @Test(arguments: TestDatabase.allCases)
     func unregisterNeedsTheDomainsKeyUnlessForced(kind: TestDatabase) async throws {
-        let (admin, store) = try await makeAdministration(kind)
+        let (admin, _) = try await makeAdministration(kind)
         let one = try DomainName(validating: "one.example.com")
         let two = try DomainName(validating: "two.example.com")
         let keyOne = try await admin.register(one, memo: .empty).clientAPIKey

@@ -125,10 +125,6 @@ public final class PebbleServer: Sendable {
         guard cleared.status == 0 else { throw ServerError("cannot clear a DNS record: \(cleared.standardError)") }
     }
 
-    public var output: String {
-        (pebble.withLock { $0?.standardOutput } ?? "") + dns.standardOutput
-    }
-
     /// Debian's pebble ships no test certificates: a throwaway CA and a localhost certificate for the listener.
     private static func makeListenerCertificate(in directory: String) throws {
         let steps: [[String]] = [

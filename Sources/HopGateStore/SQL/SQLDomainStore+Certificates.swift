@@ -7,8 +7,7 @@ extension SQLDomainStore {
     func acmeAccount(directoryURL: String) async throws -> ACMEAccountRecord? {
         try await run("read the ACME account", isWrite: false) { connection in
             try connection.execute(
-                "SELECT directory_url, account_url, private_key_pem, contact, created_at FROM acme_accounts "
-                    + "WHERE directory_url = $1",
+                "SELECT \(Self.accountColumns) FROM acme_accounts WHERE directory_url = $1",
                 [directoryURL]
             ).rows.first.map(Self.decodeAccount)
         }
@@ -18,7 +17,7 @@ extension SQLDomainStore {
         try await run("save the ACME account", isWrite: true) { connection in
             _ = try connection.execute(
                 """
-                INSERT INTO acme_accounts (directory_url, account_url, private_key_pem, contact, created_at)
+                INSERT INTO acme_accounts (\(Self.accountColumns))
                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (directory_url) DO NOTHING
                 """,
                 [
@@ -28,8 +27,7 @@ extension SQLDomainStore {
             )
             guard
                 let row = try connection.execute(
-                    "SELECT directory_url, account_url, private_key_pem, contact, created_at FROM acme_accounts "
-                        + "WHERE directory_url = $1",
+                    "SELECT \(Self.accountColumns) FROM acme_accounts WHERE directory_url = $1",
                     [record.directoryURL]
                 ).rows.first
             else { throw HopGateError(.internalError, "the ACME account just saved cannot be read back") }
@@ -136,6 +134,7 @@ extension SQLDomainStore {
 
     // MARK: - Rows
 
+    private static let accountColumns = "directory_url, account_url, private_key_pem, contact, created_at"
     private static let certificateColumns =
         "domain, chain_pem, private_key_pem, not_before, not_after, issuer, serial_number, updated_at"
     private static let challengeColumns = "token, domain, kind, key_authorization, created_at"

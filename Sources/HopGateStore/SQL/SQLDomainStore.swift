@@ -98,31 +98,14 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
             // ON CONFLICT DO NOTHING is the same SQL in PostgreSQL and SQLite (3.24 and later).
             _ = try connection.execute(
                 "INSERT INTO tunnel_secrets (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-                [name, Self.hex(make()), Timestamp.format(Date())]
+                [name, Hex.encode(make()), Timestamp.format(Date())]
             )
             guard
                 let text = try connection.execute("SELECT secret FROM tunnel_secrets WHERE name = $1", [name])
-                    .rows.first?.first ?? nil, let secret = Self.bytes(fromHex: text)
+                    .rows.first?.first ?? nil, let secret = Hex.decode(text)
             else { throw HopGateError(.internalError, "the stored secret \(name) cannot be read") }
             return secret
         }
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-    }
-
-    private static func bytes(fromHex text: String) -> [UInt8]? {
-        guard text.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
     }
 
     func close() async {
