@@ -20,6 +20,12 @@ void hg_ctx_set_options(SSL_CTX *ctx) {
 
 int hg_ssl_set_link_mtu(SSL *ssl, long mtu) { return (int)DTLS_set_link_mtu(ssl, mtu); }
 
+// The link MTU is only read when a handshake flight is written; the MTU itself applies to every later record too.
+int hg_ssl_change_mtu(SSL *ssl, long mtu) {
+    if (DTLS_set_link_mtu(ssl, mtu) != 1) return 0;
+    return SSL_set_mtu(ssl, mtu) > 0 ? 1 : 0;
+}
+
 // OpenSSL's default retransmission timer starts at 1 s and doubles to 60 s (RFC 6347 §4.2.4.1), so at 20% loss a
 // handshake can take half a minute. A tunnel wants to come back fast on a lossy link: start at 400 ms and stop
 // doubling at 3 s. The handshake deadline, not the timer, decides when to give up.

@@ -27,6 +27,7 @@ final class ClientTunnelHandler: ChannelInboundHandler, TunnelSessionDriverDeleg
     static let tickInterval = TimeAmount.milliseconds(5)
 
     private let handshake: ClientHandshake
+    private let sctp: SCTPAssociation.Settings
     private let onExchange: ExchangeHandler
     private let welcomePromise: EventLoopPromise<SessionHandshakeMessage.Welcome>
     private let endPromise: EventLoopPromise<TunnelClientError>
@@ -38,13 +39,16 @@ final class ClientTunnelHandler: ChannelInboundHandler, TunnelSessionDriverDeleg
     /// - Parameters:
     ///   - welcomePromise: succeeded when the session is up, failed with a `TunnelClientError` if it never is.
     ///   - endPromise: succeeded with why the session ended, whenever it does.
+    ///   - maximumRecordSize: the largest record the DTLS session below takes; SCTP packets fill such records.
     init(
         handshake: ClientHandshake,
+        maximumRecordSize: Int,
         welcomePromise: EventLoopPromise<SessionHandshakeMessage.Welcome>,
         endPromise: EventLoopPromise<TunnelClientError>,
         onExchange: @escaping ExchangeHandler
     ) {
         self.handshake = handshake
+        self.sctp = SCTPAssociation.Settings(maximumRecordSize: maximumRecordSize)
         self.welcomePromise = welcomePromise
         self.endPromise = endPromise
         self.onExchange = onExchange
@@ -54,7 +58,7 @@ final class ClientTunnelHandler: ChannelInboundHandler, TunnelSessionDriverDeleg
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        let driver = TunnelSessionDriver(session: TunnelSession(client: handshake), eventLoop: context.eventLoop)
+        let driver = TunnelSessionDriver(session: TunnelSession(client: handshake, sctp: sctp), eventLoop: context.eventLoop)
         driver.delegate = self
         self.driver = driver
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)

@@ -48,8 +48,10 @@ public final class TunnelClientConnection: Sendable {
         let welcomePromise = eventLoop.makePromise(of: SessionHandshakeMessage.Welcome.self)
         let endPromise = eventLoop.makePromise(of: TunnelClientError.self)
         let handler = try await eventLoop.submit {
+            let dtlsHandler = try channel.pipeline.syncOperations.handler(type: DTLSClientHandler.self)
             let handler = ClientTunnelHandler(
                 handshake: handshake,
+                maximumRecordSize: dtlsHandler.maximumRecordSize,
                 welcomePromise: welcomePromise,
                 endPromise: endPromise,
                 onExchange: onExchange

@@ -53,7 +53,12 @@ public struct DTLSServer: Sendable {
             // recvmmsg: up to 32 datagrams a system call instead of one. The read buffer is split between them,
             // so it must hold 32 full datagrams, or each would be cut to 1/32 of it.
             .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * 2048))
+            .channelOption(
+                .recvAllocator,
+                value: vectorReadAllocator(
+                    largest: max(configuration.maximumDatagramSize, configuration.loopbackDatagramSize ?? 0)
+                )
+            )
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = try DTLSServerHandler(
@@ -137,7 +142,12 @@ public enum DTLSClient {
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: socketBufferSize)
             .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * 2048))
+            .channelOption(
+                .recvAllocator,
+                value: vectorReadAllocator(
+                    largest: max(configuration.maximumDatagramSize, configuration.loopbackDatagramSize ?? 0)
+                )
+            )
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = try DTLSClientHandler(
@@ -154,6 +164,11 @@ public enum DTLSClient {
 
 /// Datagrams read with one recvmmsg call.
 let vectorReadCount = 32
+
+/// A read buffer with room for `vectorReadCount` datagrams of up to `largest` bytes each.
+func vectorReadAllocator(largest: Int) -> FixedSizeRecvByteBufferAllocator {
+    FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * DatagramSize.receiveSlot(largest: largest))
+}
 
 /// Socket buffers large enough for a burst of handshakes or a window of records without kernel drops.
 let socketBufferSize: SocketOptionValue = 4 * 1024 * 1024

@@ -38,7 +38,7 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
         )
     }
 
-    /// The largest record one write may carry.
+    /// The largest record one write may carry (larger once the handshake is done, toward a server on loopback).
     public var maximumRecordSize: Int { connection.maximumRecordSize }
 
     // MARK: - Lifecycle
@@ -111,6 +111,18 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
         for event in events {
             switch event {
             case .handshakeCompleted:
+                // The handshake's flights stay within the default size; records toward loopback may be larger.
+                let size = DatagramSize.toward(
+                    remote,
+                    configured: configuration.maximumDatagramSize,
+                    loopback: configuration.loopbackDatagramSize
+                )
+                do throws(DTLSError) {
+                    if size != configuration.maximumDatagramSize { try connection.changeMaximumDatagramSize(to: size) }
+                } catch {
+                    fail(error, context: context)
+                    return
+                }
                 handshakePromise.succeed()
             case .record(let record):
                 context.fireChannelRead(wrapInboundOut(record))

@@ -19,7 +19,10 @@ public struct DTLSServerConfiguration: Sendable {
     public var certificateSource: any DTLSCertificateSource
     /// The largest UDP payload either side sends. 1200 bytes passes every path IPv6 allows (RFC 8200 needs 1280
     /// with headers), so no datagram is ever fragmented or dropped for size.
-    public var maximumDatagramSize = 1200
+    public var maximumDatagramSize = DatagramSize.safe
+    /// The largest UDP payload toward a client on a loopback address, once its handshake is done (see
+    /// `DatagramSize`); nil keeps `maximumDatagramSize` for every client.
+    public var loopbackDatagramSize: Int? = DatagramSize.largestRecordDatagram
     /// Handshakes in progress at once; a ClientHello beyond it is dropped (and counted) until one finishes.
     public var maximumHandshakes = 1_000
     /// Established sessions at once; a handshake beyond it is refused (and counted).
@@ -42,7 +45,10 @@ public struct DTLSClientConfiguration: Sendable {
     /// The name the server's certificate must carry (and the SNI sent), or its IP address.
     public var serverName: String
     public var verification: DTLSServerVerification
-    public var maximumDatagramSize = 1200
+    public var maximumDatagramSize = DatagramSize.safe
+    /// The largest UDP payload toward a server on a loopback address (see `DatagramSize`); nil keeps
+    /// `maximumDatagramSize`.
+    public var loopbackDatagramSize: Int? = DatagramSize.largestRecordDatagram
     public var handshakeTimeout = TimeAmount.seconds(10)
     public var idleTimeout = TimeAmount.seconds(60)
 

@@ -121,6 +121,14 @@ final class DTLSConnection {
         return []
     }
 
+    /// Changes the largest datagram this side sends, from the next flight or record on (a peer on loopback takes
+    /// larger ones than the default; see `DatagramSize`).
+    func changeMaximumDatagramSize(to size: Int) throws(DTLSError) {
+        guard hg_ssl_change_mtu(ssl, size) == 1 else {
+            throw DTLSError(.configuration, "OpenSSL refused an MTU of \(size) bytes")
+        }
+    }
+
     /// The largest record `send` takes: one datagram less DTLS's header, nonce and tag.
     var maximumRecordSize: Int { Int(DTLS_get_data_mtu(ssl)) }
 

@@ -20,8 +20,8 @@ public enum DTLSCloseReason: Sendable, Equatable {
 
 /// What the server handler passes up its pipeline.
 public enum DTLSServerEvent: Sendable {
-    /// A handshake finished: records may flow.
-    case established(DTLSSessionID, peer: SocketAddress)
+    /// A handshake finished: records of up to `maximumRecordSize` bytes may flow.
+    case established(DTLSSessionID, peer: SocketAddress, maximumRecordSize: Int)
     /// One record from a session.
     case record(DTLSSessionID, ByteBuffer)
     /// The session is gone; records for it are no longer accepted.
@@ -50,7 +50,8 @@ public struct DTLSServerStatistics: Sendable, Equatable {
     public var refusedAtCapacity = 0
     public var sessionsHandshaking = 0
     public var sessionsEstablished = 0
-    /// The largest UDP payload the server has sent; never above `maximumDatagramSize`.
+    /// The largest UDP payload the server has sent; never above `maximumDatagramSize`, or `loopbackDatagramSize`
+    /// toward a peer on loopback.
     public var largestDatagramSent = 0
 
     public init() {}

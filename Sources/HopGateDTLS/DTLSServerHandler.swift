@@ -218,7 +218,23 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
                     "DTLS session established",
                     metadata: ["hopgate.dtls.session": "\(id)", "peer": "\(session.peer)"]
                 )
-                fire(.established(id, peer: session.peer), context: context)
+                let size = DatagramSize.toward(
+                    session.peer,
+                    configured: configuration.maximumDatagramSize,
+                    loopback: configuration.loopbackDatagramSize
+                )
+                if size != configuration.maximumDatagramSize {
+                    do throws(DTLSError) {
+                        try session.connection.changeMaximumDatagramSize(to: size)
+                    } catch {
+                        end(id, reason: .failed(error), sendCloseNotify: true, context: context)
+                        break
+                    }
+                }
+                fire(
+                    .established(id, peer: session.peer, maximumRecordSize: session.connection.maximumRecordSize),
+                    context: context
+                )
             case .record(let record):
                 fire(.record(id, record), context: context)
             case .closedByPeer:

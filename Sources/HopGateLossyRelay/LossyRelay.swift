@@ -34,6 +34,7 @@ public final class LossyRelay: Sendable {
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
             .channelOption(.maxMessagesPerRead, value: 64)
+            .channelOption(.recvAllocator, value: largestDatagramAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -146,6 +147,7 @@ final class FrontHandler: ChannelInboundHandler {
         let opened = DatagramBootstrap(group: context.eventLoop)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
+            .channelOption(.recvAllocator, value: largestDatagramAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -198,3 +200,6 @@ final class BackHandler: ChannelInboundHandler {
         }
     }
 }
+
+/// Room for any UDP datagram: NIO's default of 2048 bytes would cut the large ones peers on loopback send.
+private let largestDatagramAllocator = FixedSizeRecvByteBufferAllocator(capacity: 65_536)

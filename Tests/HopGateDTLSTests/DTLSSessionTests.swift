@@ -37,6 +37,58 @@ import Testing
         await server.stop()
     }
 
+    @Test func peersOnLoopbackSendRecordsOfUpTo16KiBInOneDatagramEach() async throws {
+        var serverConfiguration = DTLSServerConfiguration(certificateSource: FixedCertificateSource(edgeCertificate))
+        serverConfiguration.handshakeTimeout = .seconds(30)
+        let server = try await EchoServer(configuration: serverConfiguration)
+        let relay = try await LossyRelay.start(
+            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port),
+            configuration: .transparent
+        )
+        var clientConfiguration = pinnedClient()
+        clientConfiguration.loopbackDatagramSize = DatagramSize.largestRecordDatagram
+        let client = try await DTLSClient.connect(
+            host: "127.0.0.1",
+            port: relay.port,
+            configuration: clientConfiguration
+        )
+        let sizes = [1164, 9000, 16 * 1024]
+        try await client.executeThenClose { inbound, outbound in
+            var records = inbound.makeAsyncIterator()
+            let greeting = try await records.next()
+            #expect(greeting.map { String(buffer: $0) } == EchoServer.greeting)
+            for size in sizes {
+                let record = ByteBuffer(bytes: (0..<size).map { _ in UInt8.random(in: 0...255) })
+                try await outbound.write(record)
+                let echo = try await records.next()
+                #expect(echo == record)
+            }
+            await #expect(throws: DTLSError(.recordTooLarge, "")) {
+                try await outbound.write(ByteBuffer(repeating: 1, count: 16 * 1024 + 1))
+            }
+        }
+        // The largest record and DTLS's 37 bytes, each way, in one datagram.
+        #expect(relay.statistics.upstream.largestDatagram == DatagramSize.largestRecordDatagram)
+        #expect(relay.statistics.downstream.largestDatagram == DatagramSize.largestRecordDatagram)
+        await relay.stop()
+        await server.stop()
+    }
+
+    @Test func datagramsAreLargeOnlyTowardLoopback() throws {
+        let large = DatagramSize.largestRecordDatagram
+        let addresses: [(String, Int)] = [
+            ("127.0.0.1", large), ("127.3.2.1", large), ("::1", large), ("::ffff:127.0.0.1", large),
+            ("10.0.0.1", 1200), ("128.0.0.1", 1200), ("::2", 1200), ("::ffff:10.0.0.1", 1200),
+        ]
+        for (text, expected) in addresses {
+            let address = try SocketAddress(ipAddress: text, port: 443)
+            #expect(DatagramSize.toward(address, configured: 1200, loopback: large) == expected, "\(text)")
+        }
+        let loopback = try SocketAddress(ipAddress: "127.0.0.1", port: 443)
+        #expect(DatagramSize.toward(loopback, configured: 1200, loopback: nil) == 1200)
+        #expect(DatagramSize.toward(nil, configured: 1200, loopback: large) == 1200)
+    }
+
     @Test func aRecordLargerThanOneDatagramIsRefused() async throws {
         let server = try await EchoServer()
         let client = try await DTLSClient.connect(host: "127.0.0.1", port: server.port, configuration: pinnedClient())
@@ -72,7 +124,7 @@ import Testing
         let server = try await EchoServer()
         let client = try await DTLSClient.connect(host: "127.0.0.1", port: server.port, configuration: pinnedClient())
         let established = try await server.waitForEvent { if case .established = $0 { true } else { false } }
-        guard case .established(let id, _) = established else { return }
+        guard case .established(let id, _, _) = established else { return }
         try await client.channel.close()
         let closed = try await server.waitForEvent { if case .closed = $0 { true } else { false } }
         guard case .closed(let closedID, let reason) = closed else { return }
@@ -102,7 +154,7 @@ import Testing
             .connect(host: "127.0.0.1", port: server.port).get()
         try await handshake.futureResult.get()
         let established = try await server.waitForEvent { if case .established = $0 { true } else { false } }
-        guard case .established(let id, _) = established else { return }
+        guard case .established(let id, _, _) = established else { return }
         try await server.send(.close(id))
         #expect(try await closed.futureResult.get() == .closedByPeer)
         try await channel.closeFuture.get()

@@ -93,7 +93,7 @@ func driveOverRealDTLS(
                         UInt64(elapsed.components.seconds) * 1000
                         + UInt64(elapsed.components.attoseconds / 1_000_000_000_000_000)
                     switch event {
-                    case .edge(.established(let id, _)):
+                    case .edge(.established(let id, _, _)):
                         edgeSession = id
                     case .edge(.record(_, let record)):
                         applications.handle(applications.edge.receive(record, now: applications.clockNow), atEdge: true)

@@ -13,6 +13,7 @@ int hg_ctx_set_dtls12_only(SSL_CTX *ctx);
 void hg_ctx_set_options(SSL_CTX *ctx);
 /// Returns 1, or 0 when OpenSSL refuses the MTU (below its minimum).
 int hg_ssl_set_link_mtu(SSL *ssl, long mtu);
+int hg_ssl_change_mtu(SSL *ssl, long mtu);
 int hg_ssl_set_server_name(SSL *ssl, const char *name);
 /// Milliseconds until the DTLS retransmission timer fires, or -1 when no timer runs.
 long hg_ssl_timeout_ms(SSL *ssl);

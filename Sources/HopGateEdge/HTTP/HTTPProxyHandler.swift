@@ -705,6 +705,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             bytesIn: request.bytesIn,
             bytesOut: request.bytesOut
         )
+        // The metadata costs a dictionary and eight strings a request: build it only when the line is written.
+        guard logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
             "method": "\(request.head.method.rawValue)", "host": "\(request.host)",
             "path": "\(Self.originForm(request.head.uri))", "status": "\(status)",

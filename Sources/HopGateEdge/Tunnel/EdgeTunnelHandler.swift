@@ -67,14 +67,18 @@ final class EdgeTunnelHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .established(let id, let peer):
+        case .established(let id, let peer, let maximumRecordSize):
             guard goingAway == nil else {
                 context.writeAndFlush(wrapOutboundOut(.close(id)), promise: nil)
                 return
             }
             let sessionID = nextSessionID
             nextSessionID += 1
-            let session = TunnelSession(edgeSessionID: sessionID, policy: policy)
+            let session = TunnelSession(
+                edgeSessionID: sessionID,
+                policy: policy,
+                sctp: SCTPAssociation.Settings(maximumRecordSize: maximumRecordSize)
+            )
             let driver = TunnelSessionDriver(session: session, eventLoop: context.eventLoop)
             let runner = EdgeSessionRunner(dtlsID: id, peer: peer, driver: driver, handler: self)
             driver.delegate = runner
