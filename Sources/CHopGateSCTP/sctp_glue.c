@@ -126,6 +126,11 @@ int hg_sctp_open(uint64_t id, const hg_sctp_settings *settings) {
     path.spp_flags = SPP_PMTUD_DISABLE | SPP_HB_DISABLE;
     path.spp_pathmaxrxt = 1000;
     usrsctp_setsockopt(e->socket, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &path, sizeof(path));
+    // Acknowledge every fourth packet rather than every second: a SACK is a datagram, a DTLS seal and a wakeup
+    // of the sender (100 MiB over loopback: about 220 -> 265 MB/s). Gaps are still reported at once, and the
+    // delay stays well under RTO.min (200 ms), so a lone packet's SACK never races its retransmission.
+    struct sctp_sack_info sack = {.sack_assoc_id = SCTP_FUTURE_ASSOC, .sack_delay = 50, .sack_freq = 4};
+    usrsctp_setsockopt(e->socket, IPPROTO_SCTP, SCTP_DELAYED_SACK, &sack, sizeof(sack));
     struct sctp_event event = {.se_assoc_id = SCTP_ALL_ASSOC, .se_type = SCTP_ASSOC_CHANGE, .se_on = 1};
     usrsctp_setsockopt(e->socket, IPPROTO_SCTP, SCTP_EVENT, &event, sizeof(event));
 
