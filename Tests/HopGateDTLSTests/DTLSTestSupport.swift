@@ -100,6 +100,23 @@ final class EchoServer: Sendable {
     }
 }
 
+/// Expects an EchoServer's greeting, then the echo of one random record of each size.
+func expectGreetingAndEchoes(
+    of sizes: [Int],
+    from records: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
+    via outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+) async throws {
+    // Reads stay outside #require and #expect: a macro may evaluate its expression more than once.
+    let greeting = try await records.next()
+    #expect(greeting.map { String(buffer: $0) } == EchoServer.greeting)
+    for size in sizes {
+        let record = ByteBuffer(bytes: (0..<size).map { _ in UInt8.random(in: 0...255) })
+        try await outbound.write(record)
+        let echo = try await records.next()
+        #expect(echo == record)
+    }
+}
+
 /// Client settings that trust the test certificate by pinning it.
 func pinnedClient(
     _ name: String = "edge.test",
