@@ -25,6 +25,9 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
         let connection: DTLSConnection
         let startedAt: NIODeadline
         var lastReceived: NIODeadline
+        /// The random of the ClientHello that started the session: a copy of that ClientHello arriving late (a
+        /// retransmission, a duplicate) is not a restart.
+        let clientRandom: [UInt8]?
     }
 
     /// The counters, readable from any thread.
@@ -164,7 +167,14 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
             let id = DTLSSessionID(value: nextID)
             nextID += 1
             let now = NIODeadline.now()
-            sessions[id] = Session(id: id, peer: peer, connection: connection, startedAt: now, lastReceived: now)
+            sessions[id] = Session(
+                id: id,
+                peer: peer,
+                connection: connection,
+                startedAt: now,
+                lastReceived: now,
+                clientRandom: Self.clientRandom(of: datagram)
+            )
             sessionsByPeer[peer] = id
             handshaking.insert(id)
             statistics.update { $0.sessionsHandshaking = handshaking.count }
@@ -177,9 +187,11 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
         let wasEstablished = session.connection.state == .established
         let events = session.connection.receive(datagram)
         if events.isEmpty {
-            // Undecryptable, replayed or duplicated. A ClientHello from the same address means the client
-            // restarted on the same port (a NAT keeps it): its old session is gone, so let it start a new one.
-            if wasEstablished && Self.isClientHello(datagram) {
+            // Undecryptable, replayed or duplicated. A new ClientHello from the same address means the client
+            // restarted on the same port (a NAT keeps it): its old session is gone, so let it start a new one. A
+            // late copy of the ClientHello this session began with is only a duplicate.
+            if wasEstablished && Self.isClientHello(datagram) && Self.clientRandom(of: datagram) != session.clientRandom
+            {
                 end(id, reason: .closedByPeer, sendCloseNotify: false, context: context)
                 receiveFromUnknownPeer(datagram, peer: session.peer, context: context)
                 return
@@ -199,6 +211,16 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
             let bytes = datagram.getBytes(at: datagram.readerIndex, length: 14)
         else { return false }
         return bytes[0] == 22 && bytes[1] == 0xfe && bytes[3] == 0 && bytes[4] == 0 && bytes[13] == 1
+    }
+
+    /// The 32-byte random of a ClientHello whose first fragment is in `datagram`: after the record header (13
+    /// bytes), the handshake header (12) and the client version (2). nil for anything else.
+    static func clientRandom(of datagram: ByteBuffer) -> [UInt8]? {
+        guard isClientHello(datagram), datagram.readableBytes >= 59,
+            let fragmentOffset = datagram.getBytes(at: datagram.readerIndex + 19, length: 3),
+            fragmentOffset == [0, 0, 0]
+        else { return nil }
+        return datagram.getBytes(at: datagram.readerIndex + 27, length: 32)
     }
 
     private func handle(_ events: [DTLSConnectionEvent], for id: DTLSSessionID, context: ChannelHandlerContext) {

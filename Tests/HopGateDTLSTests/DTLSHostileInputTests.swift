@@ -11,6 +11,8 @@ import Testing
     private final class ManualClient {
         let socket: UDPSocket
         let connection: DTLSConnection
+        /// Every datagram `flush` sent, in order.
+        private(set) var sent: [[UInt8]] = []
 
         convenience init(port: Int) throws {
             try self.init(socket: UDPSocket(connectingTo: port))
@@ -66,6 +68,7 @@ import Testing
 
         func flush() {
             for datagram in connection.takeOutgoing(allocator: ByteBufferAllocator()) {
+                sent.append(Array(buffer: datagram))
                 socket.send(Array(buffer: datagram))
             }
         }
@@ -136,6 +139,23 @@ import Testing
         second.socket.send(try second.seal("new life"))
         #expect(await second.receiveRecord() == "new life")
         #expect(server.statistics.handshakesCompleted == 2)
+        #expect(server.statistics.sessionsEstablished == 1)
+        await server.stop()
+    }
+
+    @Test func aLateCopyOfTheClientHelloDoesNotEndTheSession() async throws {
+        let server = try await EchoServer()
+        let client = try ManualClient(port: server.port)
+        try await client.handshake()
+        #expect(await client.receiveRecord() == EchoServer.greeting)
+        // A retransmission or a duplicate of the first ClientHello (the same random) arrives after the handshake.
+        let firstHello = try #require(client.sent.first)
+        let dropped = server.statistics.droppedForSessions
+        client.socket.send(firstHello)
+        client.socket.send(try client.seal("still here"))
+        #expect(await client.receiveRecord() == "still here")
+        #expect(server.statistics.droppedForSessions == dropped + 1)
+        #expect(server.statistics.handshakesCompleted == 1)
         #expect(server.statistics.sessionsEstablished == 1)
         await server.stop()
     }
