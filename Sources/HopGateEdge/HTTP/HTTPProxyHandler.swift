@@ -269,17 +269,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             )
         }
         let loopBound = NIOLoopBound((self, request), eventLoop: context.eventLoop)
-        let consumer = TunnelExchangeConsumer(
-            eventLoop: context.eventLoop,
-            owner: ObjectIdentifier(self),
-            onEvent: { event in
-                let (handler, request) = loopBound.value
-                handler.exchangeEvent(event, for: request)
-            },
-            // Heads and body pieces are written as they come and flushed once per batch: a small response (head,
-            // body and end in one packet) leaves in one TLS record and one write.
-            onBatchEnded: { loopBound.value.0.context?.flush() }
-        )
+        let consumer = TunnelExchangeConsumer(eventLoop: context.eventLoop) { event in
+            let (handler, request) = loopBound.value
+            handler.exchangeEvent(event, for: request)
+        }
         session.openExchange(tunnelHead(for: request, path: path, context: context), consumer: consumer)
             .hop(to: context.eventLoop)
             .whenComplete { result in
@@ -442,12 +435,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
                 status: HTTPResponseStatus(statusCode: Int(status)),
                 headers: headers
             )
-            if switching {
-                context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
-                switchToRawBytes(request, context: context)
-            } else {
-                context.write(wrapOutboundOut(.head(head)), promise: nil)
-            }
+            context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+            if switching { switchToRawBytes(request, context: context) }
         case .head:
             break
         case .data(let bytes):
@@ -460,7 +449,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let promise = context.eventLoop.makePromise(of: Void.self)
             let exchange = request.exchange
             promise.futureResult.whenSuccess { exchange?.consumed(count) }
-            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: promise)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: promise)
         case .end:
             // An upgrade refused (no 101): the exchange was kept open for nothing; end this side too.
             if request.isUpgrade { request.exchange?.end() }

@@ -19,31 +19,10 @@ public enum TunnelExchangeEvent: Sendable, Equatable {
 public struct TunnelExchangeConsumer: Sendable {
     public let eventLoop: any EventLoop
     public let onEvent: @Sendable (TunnelExchangeEvent) -> Void
-    /// Called after a batch of events (those one received packet or one call produced), like NIO's
-    /// `channelReadComplete`: a consumer that writes events to a socket flushes it here.
-    public let onBatchEnded: (@Sendable () -> Void)?
-    /// Identifies the consumer's owner, so that several of its exchanges in one batch end it once.
-    let owner: ObjectIdentifier?
 
     public init(eventLoop: any EventLoop, onEvent: @escaping @Sendable (TunnelExchangeEvent) -> Void) {
         self.eventLoop = eventLoop
         self.onEvent = onEvent
-        self.onBatchEnded = nil
-        self.owner = nil
-    }
-
-    /// A consumer that hears when each batch of events ends; `owner` stands for it (the same owner for several
-    /// exchanges is told once).
-    public init(
-        eventLoop: any EventLoop,
-        owner: ObjectIdentifier,
-        onEvent: @escaping @Sendable (TunnelExchangeEvent) -> Void,
-        onBatchEnded: @escaping @Sendable () -> Void
-    ) {
-        self.eventLoop = eventLoop
-        self.onEvent = onEvent
-        self.onBatchEnded = onBatchEnded
-        self.owner = owner
     }
 }
 

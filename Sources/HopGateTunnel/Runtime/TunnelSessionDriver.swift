@@ -47,10 +47,6 @@ public final class TunnelSessionDriver {
     private var backlog = CircularBuffer<TunnelSession.Output>()
     private var outgoingRecords: [ByteBuffer] = []
     private var running = false
-    /// Events for consumers on this event loop, in order, handed over once the run that made them is done.
-    private var deliveries = CircularBuffer<(TunnelExchangeConsumer, TunnelExchangeEvent)>()
-    private var delivering = false
-    private var deliveryScheduled = false
     public private(set) var isClosed = false
 
     /// - Parameter now: milliseconds on the process-wide monotonic clock, the one `SCTPStack.advanceTimers` uses.
@@ -89,12 +85,12 @@ public final class TunnelSessionDriver {
     }
 
     public func receive(_ record: ByteBuffer) {
-        run(deliveringAtOnce: true) { handle(session.receive(record, now: now())) }
+        run { handle(session.receive(record, now: now())) }
     }
 
     /// Call every few milliseconds, after `SCTPStack.advanceTimers`.
     public func tick() {
-        run(deliveringAtOnce: true) { handle(session.tick(now: now())) }
+        run { handle(session.tick(now: now())) }
     }
 
     public func verdict(_ verdict: EdgeHandshake.Verdict) {
@@ -171,10 +167,8 @@ public final class TunnelSessionDriver {
 
     // MARK: - Acting on outputs
 
-    /// Runs `body`, then acts on every output it produced, then sends the records they made, then hands the
-    /// events to the consumers: at once when the run came from the network (`deliveringAtOnce`), or in a task of
-    /// their own when an application called in, which must not hear events while its own call is running.
-    private func run(deliveringAtOnce: Bool = false, _ body: () -> Void) {
+    /// Runs `body`, then acts on every output it produced, then sends the records they made.
+    private func run(_ body: () -> Void) {
         eventLoop.preconditionInEventLoop()
         guard !running else {
             body()
@@ -186,38 +180,6 @@ public final class TunnelSessionDriver {
         running = false
         sendOutgoingRecords()
         scheduleFlushIfNeeded()
-        if deliveringAtOnce {
-            deliverQueued()
-        } else {
-            scheduleDeliveryIfNeeded()
-        }
-    }
-
-    private func scheduleDeliveryIfNeeded() {
-        // While delivering, the loop in `deliverQueued` takes what this run queued.
-        guard !deliveries.isEmpty, !delivering, !deliveryScheduled else { return }
-        deliveryScheduled = true
-        let driver = NIOLoopBound(self, eventLoop: eventLoop)
-        eventLoop.execute {
-            driver.value.deliveryScheduled = false
-            driver.value.deliverQueued()
-        }
-    }
-
-    /// Calls the consumers on this event loop directly, in order, instead of one scheduled task per event. A consumer
-    /// may call back into the driver: that run's events join the queue behind the ones already in it, so every
-    /// exchange still hears its events in order. Each consumer hears `batchEnded` once the queue is empty (the
-    /// edge's proxy flushes the browser's socket then: one write for a head, its body and its end).
-    private func deliverQueued() {
-        guard !delivering, !deliveries.isEmpty else { return }
-        delivering = true
-        var heard: [ObjectIdentifier: TunnelExchangeConsumer] = [:]
-        while let (consumer, event) = deliveries.popFirst() {
-            consumer.onEvent(event)
-            if let owner = consumer.owner { heard[owner] = consumer }
-        }
-        delivering = false
-        for consumer in heard.values { consumer.onBatchEnded?() }
     }
 
     private func scheduleFlushIfNeeded() {
@@ -289,14 +251,7 @@ public final class TunnelSessionDriver {
 
     private func deliver(_ event: TunnelExchangeEvent, to id: ExchangeID) {
         guard let consumer = entries[id]?.consumer else { return }
-        if consumer.eventLoop.inEventLoop {
-            deliveries.append((consumer, event))
-        } else {
-            consumer.eventLoop.execute {
-                consumer.onEvent(event)
-                consumer.onBatchEnded?()
-            }
-        }
+        consumer.eventLoop.execute { consumer.onEvent(event) }
     }
 
     /// Hands the exchange's queued bytes (and then its end) to the session, as far as credit and SCTP allow.
