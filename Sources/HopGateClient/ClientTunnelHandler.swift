@@ -58,7 +58,10 @@ final class ClientTunnelHandler: ChannelInboundHandler, TunnelSessionDriverDeleg
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        let driver = TunnelSessionDriver(session: TunnelSession(client: handshake, sctp: sctp), eventLoop: context.eventLoop)
+        let driver = TunnelSessionDriver(
+            session: TunnelSession(client: handshake, sctp: sctp),
+            eventLoop: context.eventLoop
+        )
         driver.delegate = self
         self.driver = driver
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)

@@ -29,7 +29,8 @@ public enum DatagramSize {
             let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
             let isLoopback = bytes[0..<15].allSatisfy { $0 == 0 } && bytes[15] == 1
             // ::ffff:127.x.y.z, an IPv4 loopback address on a dual-stack socket.
-            let isMappedLoopback = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff
+            let isMappedLoopback =
+                bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff
                 && bytes[12] == 127
             return isLoopback || isMappedLoopback
         case .unixDomainSocket:
