@@ -56,7 +56,8 @@ public struct DTLSServer: Sendable {
             .channelOption(
                 .recvAllocator,
                 value: vectorReadAllocator(
-                    largest: max(configuration.maximumDatagramSize, configuration.loopbackDatagramSize ?? 0)
+                    maximum: configuration.maximumDatagramSize,
+                    loopback: configuration.loopbackDatagramSize
                 )
             )
             .bind(host: host, port: port) { channel in
@@ -145,7 +146,8 @@ public enum DTLSClient {
             .channelOption(
                 .recvAllocator,
                 value: vectorReadAllocator(
-                    largest: max(configuration.maximumDatagramSize, configuration.loopbackDatagramSize ?? 0)
+                    maximum: configuration.maximumDatagramSize,
+                    loopback: configuration.loopbackDatagramSize
                 )
             )
             .connect(host: host, port: port) { channel in
@@ -165,9 +167,10 @@ public enum DTLSClient {
 /// Datagrams read with one recvmmsg call.
 let vectorReadCount = 32
 
-/// A read buffer with room for `vectorReadCount` datagrams of up to `largest` bytes each.
-func vectorReadAllocator(largest: Int) -> FixedSizeRecvByteBufferAllocator {
-    FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * DatagramSize.receiveSlot(largest: largest))
+/// A read buffer with room for `vectorReadCount` datagrams of the largest size a peer may send.
+func vectorReadAllocator(maximum: Int, loopback: Int?) -> FixedSizeRecvByteBufferAllocator {
+    let largest = max(maximum, loopback ?? 0)
+    return FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * DatagramSize.receiveSlot(largest: largest))
 }
 
 /// Socket buffers large enough for a burst of handshakes or a window of records without kernel drops.

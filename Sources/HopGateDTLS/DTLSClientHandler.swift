@@ -112,13 +112,12 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
             switch event {
             case .handshakeCompleted:
                 // The handshake's flights stay within the default size; records toward loopback may be larger.
-                let size = DatagramSize.toward(
-                    remote,
-                    configured: configuration.maximumDatagramSize,
-                    loopback: configuration.loopbackDatagramSize
-                )
                 do throws(DTLSError) {
-                    if size != configuration.maximumDatagramSize { try connection.changeMaximumDatagramSize(to: size) }
+                    try connection.enlargeDatagrams(
+                        toward: remote,
+                        configured: configuration.maximumDatagramSize,
+                        loopback: configuration.loopbackDatagramSize
+                    )
                 } catch {
                     fail(error, context: context)
                     return

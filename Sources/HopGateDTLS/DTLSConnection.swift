@@ -121,9 +121,11 @@ final class DTLSConnection {
         return []
     }
 
-    /// Changes the largest datagram this side sends, from the next flight or record on (a peer on loopback takes
-    /// larger ones than the default; see `DatagramSize`).
-    func changeMaximumDatagramSize(to size: Int) throws(DTLSError) {
+    /// Once the handshake is done: sends datagrams of up to `loopback` bytes from now on when `peer` is on a
+    /// loopback address (see `DatagramSize`), and keeps the size the connection was made with otherwise.
+    func enlargeDatagrams(toward peer: SocketAddress?, configured: Int, loopback: Int?) throws(DTLSError) {
+        let size = DatagramSize.toward(peer, configured: configured, loopback: loopback)
+        guard size != configured else { return }
         guard hg_ssl_change_mtu(ssl, size) == 1 else {
             throw DTLSError(.configuration, "OpenSSL refused an MTU of \(size) bytes")
         }

@@ -240,18 +240,15 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
                     "DTLS session established",
                     metadata: ["hopgate.dtls.session": "\(id)", "peer": "\(session.peer)"]
                 )
-                let size = DatagramSize.toward(
-                    session.peer,
-                    configured: configuration.maximumDatagramSize,
-                    loopback: configuration.loopbackDatagramSize
-                )
-                if size != configuration.maximumDatagramSize {
-                    do throws(DTLSError) {
-                        try session.connection.changeMaximumDatagramSize(to: size)
-                    } catch {
-                        end(id, reason: .failed(error), sendCloseNotify: true, context: context)
-                        break
-                    }
+                do throws(DTLSError) {
+                    try session.connection.enlargeDatagrams(
+                        toward: session.peer,
+                        configured: configuration.maximumDatagramSize,
+                        loopback: configuration.loopbackDatagramSize
+                    )
+                } catch {
+                    end(id, reason: .failed(error), sendCloseNotify: true, context: context)
+                    break
                 }
                 fire(
                     .established(id, peer: session.peer, maximumRecordSize: session.connection.maximumRecordSize),

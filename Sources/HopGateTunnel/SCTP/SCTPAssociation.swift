@@ -61,14 +61,9 @@ public final class SCTPAssociation: @unchecked Sendable {
 
         public init() {}
 
-        /// The defaults, with packets that fill records of `maximumRecordSize` bytes.
+        /// The defaults, with packets that fill, and never exceed, records of `maximumRecordSize` bytes: a packet
+        /// is the path MTU plus SCTP's 12-byte common header, and the MTU a multiple of 4 (chunks are padded to 4).
         public init(maximumRecordSize: Int) {
-            fitPackets(intoRecordsOf: maximumRecordSize)
-        }
-
-        /// Makes packets fill, and never exceed, records of `maximumRecordSize` bytes: a packet is the path MTU
-        /// plus SCTP's 12-byte common header, and the MTU a multiple of 4 (chunks are padded to 4).
-        public mutating func fitPackets(intoRecordsOf maximumRecordSize: Int) {
             pathMTU = UInt32(clamping: max(maximumRecordSize - 12, 512) / 4 * 4)
         }
     }
