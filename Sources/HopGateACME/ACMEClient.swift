@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// The RFC 8555 protocol with one CA for one account key: the directory, nonces, signed requests and the
@@ -35,11 +35,13 @@ actor ACMEClient {
     /// answers 200 and the account's URL), so a CA that forgot us (Pebble restarted) is no problem.
     func register(contactEmail: String?, agreeToTerms: Bool) async throws -> String {
         let directory = try await loadDirectory()
-        var payload: [String: Any] = ["termsOfServiceAgreed": agreeToTerms]
-        if let contactEmail { payload["contact"] = ["mailto:\(contactEmail)"] }
+        let payload = ACMENewAccountRequest(
+            termsOfServiceAgreed: agreeToTerms,
+            contact: contactEmail.map { ["mailto:\($0)"] }
+        )
         let response = try await post(
             directory.newAccount,
-            payload: try JSONSerialization.data(withJSONObject: payload),
+            payload: try JSONEncoder().encode(payload),
             signer: .jwk,
             doing: "register the ACME account"
         )
@@ -53,10 +55,9 @@ actor ACMEClient {
     /// A new order for `names`; returns its URL and the order.
     func newOrder(names: [String]) async throws -> (url: String, order: ACMEOrder) {
         let directory = try await loadDirectory()
-        let identifiers = names.map { ["type": "dns", "value": $0] }
         let response = try await post(
             directory.newOrder,
-            payload: try JSONSerialization.data(withJSONObject: ["identifiers": identifiers]),
+            payload: try JSONEncoder().encode(ACMENewOrderRequest(identifiers: names.map(ACMEIdentifier.dns))),
             doing: "create an order for \(names.joined(separator: ", "))"
         )
         guard let location = response.header("Location") else {
@@ -81,7 +82,7 @@ actor ACMEClient {
     }
 
     func finalize(_ url: String, csrDER: [UInt8]) async throws -> ACMEOrder {
-        let payload = try JSONSerialization.data(withJSONObject: ["csr": Base64URL.encode(csrDER)])
+        let payload = try JSONEncoder().encode(ACMEFinalizeRequest(csr: Base64URL.encode(csrDER)))
         let response = try await post(url, payload: payload, doing: "finalize the order")
         return try decode(ACMEOrder.self, response, "the finalized order")
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The JSON objects of RFC 8555 §7.1 that HopGate reads, with only the members it uses.
 struct ACMEDirectory: Decodable, Sendable {
@@ -17,6 +17,20 @@ struct ACMEIdentifier: Codable, Sendable, Equatable {
     var value: String
 
     static func dns(_ name: String) -> ACMEIdentifier { ACMEIdentifier(type: "dns", value: name) }
+}
+
+/// The payloads HopGate sends (RFC 8555 §7.3, §7.4); a nil member is left out.
+struct ACMENewAccountRequest: Encodable {
+    var termsOfServiceAgreed: Bool
+    var contact: [String]?
+}
+
+struct ACMENewOrderRequest: Encodable {
+    var identifiers: [ACMEIdentifier]
+}
+
+struct ACMEFinalizeRequest: Encodable {
+    var csr: String
 }
 
 struct ACMEOrder: Decodable, Sendable {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import HopGateCore
 import HopGateHTTPClient
 import NIOHTTP1
 
@@ -26,18 +27,14 @@ public struct ACMEHTTPResponse: Sendable {
 
     /// The first value of `name`, case-insensitively.
     func header(_ name: String) -> String? {
-        headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 
     /// How long Retry-After says to wait: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
     func retryAfter(now: Date = Date()) -> Duration? {
-        guard let value = header("Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
+        guard let value = header("Retry-After")?.trimmingWhitespace() else { return nil }
         if let seconds = Int(value) { return .seconds(max(0, seconds)) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: value) else { return nil }
+        guard let date = Timestamp.parseHTTPDate(value) else { return nil }
         return .seconds(max(0, Int(date.timeIntervalSince(now).rounded(.up))))
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HopGateStore
 import Logging
 import Synchronization
@@ -20,7 +20,7 @@ public final class ChallengeAnswers: Sendable {
     public func httpKeyAuthorization(token: String, host: String) async -> String? {
         do {
             guard let record = try await store.challenge(token: token), record.kind == .http01,
-                record.domain.caseInsensitiveCompare(host) == .orderedSame
+                record.domain.lowercased() == host.lowercased()
             else { return nil }
             logger.info("answering an HTTP-01 challenge", metadata: ["domain": "\(record.domain)"])
             return record.keyAuthorization

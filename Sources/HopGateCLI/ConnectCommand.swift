@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import HopGateClient
 import HopGateCore
 import HopGateDTLS
@@ -147,7 +147,7 @@ struct ConnectCommand: AsyncParsableCommand {
             host = String(serverText[..<colon])
             port = value
         }
-        host = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        host = host.trimming(while: { $0 == "[" || $0 == "]" })
         guard let domain = setting(domain, "HOPGATE_DOMAIN", "HOP_CLIENT_DOMAIN") else {
             throw ValidationError("give the domain to serve: --domain app.example.com (or HOPGATE_DOMAIN)")
         }

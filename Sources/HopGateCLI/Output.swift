@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import HopGateCore
 
 /// Prints `value` as JSON on standard output: keys sorted, so scripts and diffs see a stable shape.
 func printJSON<Value: Encodable>(_ value: Value) throws {
@@ -8,7 +10,7 @@ func printJSON<Value: Encodable>(_ value: Value) throws {
 }
 
 func printToStandardError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    writeAll(line + "\n", toDescriptor: 2)
 }
 
 /// A plain text table: a header row and columns padded to their widest cell, two spaces apart.
@@ -17,7 +19,7 @@ func formatTable(header: [String], rows: [[String]]) -> String {
     let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
     return all.map { row in
         row.enumerated().map { column, cell in
-            column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
         }.joined(separator: "  ")
     }.joined(separator: "\n")
 }

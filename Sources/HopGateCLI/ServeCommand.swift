@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import HopGateACME
 import HopGateCore
 import HopGateDTLS
@@ -426,9 +427,9 @@ struct ServeCommand: AsyncParsableCommand {
     private func devCertificate(names: [String]) throws -> DTLSCertificate {
         let directory: String
         if case .sqlite(let path) = try globals.databaseLocation() {
-            directory = (path as NSString).deletingLastPathComponent
+            directory = directoryPart(of: path)
         } else {
-            directory = (DatabaseLocation.defaultSQLitePath() as NSString).deletingLastPathComponent
+            directory = directoryPart(of: DatabaseLocation.defaultSQLitePath())
         }
         let certificatePath = directory + "/dev-certificate.pem"
         let keyPath = directory + "/dev-key.pem"
@@ -513,7 +514,6 @@ enum DevModeBanner {
             "  curl -k --resolve demo.localhost:\(httpsPort):127.0.0.1 https://demo.localhost:\(httpsPort)/",
             "",
         ]
-        // Written straight to the file descriptor: stdout may be a pipe, where print() would sit in a buffer.
-        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        writeAll(lines.joined(separator: "\n") + "\n", toDescriptor: 1)
     }
 }

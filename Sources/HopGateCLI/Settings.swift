@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One setting from its flag, else the first of its environment variables that is set (HopGate's own name first,
 /// then the predecessor's aliases), else nil.

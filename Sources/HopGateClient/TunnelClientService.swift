@@ -181,7 +181,8 @@ public final class TunnelClientService: Service {
 
     static func seconds(_ duration: Duration) -> String {
         let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return String(format: "%.1f", value)
+        let tenths = Int((value * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     /// Says which of the three kinds of failure this is: the edge unreachable, its certificate, or the session.

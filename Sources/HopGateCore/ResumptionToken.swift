@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// A token the edge gives a client in its Welcome, which the client presents instead of its key on the next
 /// connect. Checking one is an HMAC, microseconds, where the key would cost an Argon2id hash: a restarted edge

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The one textual form of a point in time that HopGate writes: RFC 3339 in UTC with microseconds,
 /// `2026-11-27T21:30:00.123456Z`, and a parser for it and for the variants databases print back.
@@ -91,6 +92,25 @@ public enum Timestamp {
         parts.tm_sec = Int32(second)
         let seconds = Int64(timegm(&parts)) - Int64(offsetSeconds)
         return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
+    }
+
+    /// Parses an HTTP date in its one current form (IMF-fixdate, RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
+    /// The two obsolete forms the RFC also lists are not read: a caller treats nil as no date.
+    public static func parseHTTPDate(_ text: String) -> Date? {
+        let fields = text.split(separator: " ")
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard fields.count == 6, fields[0].count == 4, fields[0].hasSuffix(","), fields[1].count == 2,
+            let day = Int(fields[1]), let month = months.firstIndex(of: String(fields[2])), fields[3].count == 4,
+            let year = Int(fields[3]), fields[5] == "GMT"
+        else { return nil }
+        let clock = fields[4].split(separator: ":", omittingEmptySubsequences: false)
+        guard fields[4].count == 8, clock.count == 3, let hour = Int(clock[0]), let minute = Int(clock[1]),
+            let second = Int(clock[2])
+        else { return nil }
+        let month2 = month + 1 < 10 ? "0\(month + 1)" : "\(month + 1)"
+        return parse("\(year)-\(month2)-\(fields[1])T\(clock[0]):\(clock[1]):\(clock[2])Z").flatMap { date in
+            (1...31).contains(day) && hour < 24 && minute < 60 && second < 61 ? date : nil
+        }
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {

@@ -1,6 +1,6 @@
 import CHopGateDTLS
 import Crypto
-import Foundation
+import FoundationEssentials
 import HopGateCore
 
 /// A server certificate chain and its private key, in PEM.
@@ -70,8 +70,8 @@ public struct DTLSCertificate: Sendable, Equatable {
     /// The SHA-256 fingerprint of the leaf certificate's DER form, as lowercase hex: what `--server-fingerprint`
     /// takes, and what `openssl x509 -noout -fingerprint -sha256` prints (without the colons).
     public var fingerprint: String? {
-        guard let begin = chainPEM.range(of: "-----BEGIN CERTIFICATE-----"),
-            let end = chainPEM.range(of: "-----END CERTIFICATE-----", range: begin.upperBound..<chainPEM.endIndex),
+        guard let begin = chainPEM.firstRange(of: "-----BEGIN CERTIFICATE-----"),
+            let end = chainPEM[begin.upperBound...].firstRange(of: "-----END CERTIFICATE-----"),
             let der = Data(
                 base64Encoded: String(chainPEM[begin.upperBound..<end.lowerBound]),
                 options: .ignoreUnknownCharacters

@@ -1,6 +1,7 @@
 import CHopGateDTLS
 import COpenSSL
-import Foundation
+import FoundationEssentials
+import Glibc
 import HopGateCore
 import NIOCore
 

@@ -1,6 +1,6 @@
 import CHopGateDTLS
 import COpenSSL
-import Foundation
+import FoundationEssentials
 
 /// How the client checks the server's certificate.
 public enum DTLSServerVerification: Sendable, Equatable {

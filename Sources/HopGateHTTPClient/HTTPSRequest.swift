@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -50,7 +51,7 @@ public struct HTTPSRequest: Sendable {
 
     public func send() async throws -> Response {
         guard let host = url.host, let scheme = url.scheme, scheme == "https" || scheme == "http" else {
-            throw URLError(.badURL)
+            throw HTTPSRequestError.badURL(url.absoluteString)
         }
         let port = url.port ?? (scheme == "https" ? 443 : 80)
         let tls = scheme == "https" ? try clientContext() : nil
@@ -89,8 +90,9 @@ public struct HTTPSRequest: Sendable {
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        let timeout = channel.eventLoop.scheduleTask(in: timeout) {
-            promise.fail(URLError(.timedOut))
+        let limit = timeout
+        let timeout = channel.eventLoop.scheduleTask(in: limit) {
+            promise.fail(HTTPSRequestError.timedOut(after: limit))
             channel.close(promise: nil)
         }
         defer { timeout.cancel() }
@@ -146,18 +148,24 @@ private final class ResponseHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(URLError(.networkConnectionLost))
+        promise.fail(HTTPSRequestError.connectionClosed)
     }
 }
 
 public enum HTTPSRequestError: Error, CustomStringConvertible {
     case cannotConnect(host: String, port: Int, reason: String)
     case bodyTooLarge
+    case badURL(String)
+    case timedOut(after: TimeAmount)
+    case connectionClosed
 
     public var description: String {
         switch self {
         case .cannotConnect(let host, let port, let reason): "cannot connect to \(host):\(port): \(reason)"
         case .bodyTooLarge: "the response body is larger than \(HTTPSRequest.maximumBodyBytes) bytes"
+        case .badURL(let url): "not an http or https URL: \(url)"
+        case .timedOut(let after): "no complete response within \(after.nanoseconds / 1_000_000_000) s"
+        case .connectionClosed: "the server closed the connection before the response was complete"
         }
     }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import HopGateCore
 
 /// Where the store lives, parsed from `--database`: an SQLite file or a PostgreSQL connection string.
@@ -39,7 +40,7 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
         if let dataHome = environment["XDG_DATA_HOME"], dataHome.hasPrefix("/") {
             return dataHome + "/hopgate/hopgate.db"
         }
-        let home = environment["HOME"] ?? NSHomeDirectory()
+        let home = environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
         return home + "/.local/share/hopgate/hopgate.db"
     }
 
@@ -54,7 +55,7 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
     /// Hides a password in a URL's user info (`user:secret@`) and in a `password=` parameter.
     static func redact(_ url: String) -> String {
         var text = url
-        if let scheme = text.range(of: "://") {
+        if let scheme = text.firstRange(of: "://") {
             let authorityEnd = text[scheme.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" }) ?? text.endIndex
             if let at = text[scheme.upperBound..<authorityEnd].lastIndex(of: "@"),
                 let colon = text[scheme.upperBound..<at].firstIndex(of: ":")
@@ -62,7 +63,7 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
                 text.replaceSubrange(text.index(after: colon)..<at, with: "***")
             }
         }
-        if let password = text.range(of: "password=") {
+        if let password = text.firstRange(of: "password=") {
             let end = text[password.upperBound...].firstIndex(where: { $0 == "&" || $0 == " " }) ?? text.endIndex
             text.replaceSubrange(password.upperBound..<end, with: "***")
         }

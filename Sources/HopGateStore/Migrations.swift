@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One step of the schema, in both dialects. Steps are applied in version order, each in its own transaction
 /// together with its row in `schema_migrations`, so a step is either wholly applied or not at all.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import HopGateLossyRelay
 import NIOCore
 
@@ -12,7 +13,7 @@ enum LossyRelayTool {
         guard arguments.count >= 2, let target = Int(arguments.first!), let loss = Double(arguments.dropFirst().first!),
             (0...1).contains(loss)
         else {
-            FileHandle.standardError.write(Data("usage: hopgate-lossy-relay TARGET_PORT LOSS [SEED]\n".utf8))
+            writeLine("usage: hopgate-lossy-relay TARGET_PORT LOSS [SEED]", to: 2)
             exit(64)
         }
         let seed = arguments.count > 2 ? UInt64(arguments.dropFirst(2).first!) ?? 1 : 1
@@ -25,7 +26,13 @@ enum LossyRelayTool {
                 seed: seed
             )
         )
-        FileHandle.standardOutput.write(Data("PORT \(relay.port)\n".utf8))
+        writeLine("PORT \(relay.port)", to: 1)
         while true { try await Task.sleep(for: .seconds(3600)) }
     }
+}
+
+/// Unbuffered: the test that starts this tool reads the PORT line from a pipe.
+private func writeLine(_ line: String, to descriptor: Int32) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
 }

@@ -77,7 +77,7 @@ import Testing
 
     @Test func aCAThatIsDownIsRetriedThenReportedWithItsAddress() async throws {
         let ca = ScriptedCA { request, count in
-            if count < 3 { throw URLError(.cannotConnectToHost) }
+            if count < 3 { throw CancellationError() }
             return .init(status: 503, headers: [("Retry-After", "0")])
         }
         let client = ACMEClient(

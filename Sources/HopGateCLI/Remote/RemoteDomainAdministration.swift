@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import HopGateCore
 import HopGateHTTPClient
 import HopGateStore
@@ -64,9 +64,9 @@ struct RemoteDomainAdministration: DomainAdministration {
     let trust: HTTPSRequest.Trust
 
     func register(_ domain: DomainName, memo: Memo) async throws -> RegisteredDomain {
-        let object = try await call(.POST, "/domains/register", ["domain": domain.value, "memo": memo.value])
-        let info = try decode(DomainInfo.self, from: object)
-        guard let key = object["client_api_key"] as? String else {
+        let answer = try await call(.POST, "/domains/register", ["domain": domain.value, "memo": memo.value])
+        let info = try decode(DomainInfo.self, from: answer)
+        guard let key = try decode(KeyAnswer.self, from: answer).client_api_key else {
             throw HopGateError(.internalError, "the edge's answer has no client_api_key")
         }
         return RegisteredDomain(info: info, clientAPIKey: try APIKey(validating: key))
@@ -76,26 +76,44 @@ struct RemoteDomainAdministration: DomainAdministration {
         guard case .clientAPIKey(let key) = authorization else {
             throw HopGateError(.invalidInput, "--force works on the store only; give the domain's key with --server")
         }
-        let object = try await call(.POST, "/domains/unregister", ["domain": domain.value, "client_api_key": key])
-        return try decode(DomainInfo.self, from: object)
+        let answer = try await call(.POST, "/domains/unregister", ["domain": domain.value, "client_api_key": key])
+        return try decode(DomainInfo.self, from: answer)
     }
 
     func list() async throws -> [DomainInfo] {
-        let object = try await call(.GET, "/domains", nil)
-        guard let items = object["domains"] as? [[String: Any]] else {
+        guard let items = try decode(ListAnswer.self, from: try await call(.GET, "/domains", nil)).domains else {
             throw HopGateError(.internalError, "the edge's answer has no domains list")
         }
-        return try items.map { try decode(DomainInfo.self, from: $0) }
+        return items
     }
 
-    private func call(_ method: HTTPMethod, _ path: String, _ body: [String: String]?) async throws -> [String: Any] {
+    /// The members of the edge's answers read here besides a `DomainInfo`.
+    private struct KeyAnswer: Decodable {
+        var client_api_key: String?
+    }
+
+    private struct ListAnswer: Decodable {
+        var domains: [DomainInfo]?
+    }
+
+    private struct ErrorAnswer: Decodable {
+        struct Body: Decodable {
+            var code: String?
+            var message: String?
+        }
+
+        var error: Body?
+    }
+
+    /// Sends the request; returns the body of a 2xx answer, throws the edge's error for any other.
+    private func call(_ method: HTTPMethod, _ path: String, _ body: [String: String]?) async throws -> Data {
         var headers = HTTPHeaders()
         headers.add(name: "Authorization", value: "Bearer \(adminKey)")
         headers.add(name: "Accept", value: "application/json")
         var data: Data?
         if let body {
             headers.add(name: "Content-Type", value: "application/json")
-            data = try JSONSerialization.data(withJSONObject: body)
+            data = try JSONEncoder().encode(body)
         }
         let url = base.appendingPathComponent("api/v1/admin" + path)
         let response: HTTPSRequest.Response
@@ -105,13 +123,12 @@ struct RemoteDomainAdministration: DomainAdministration {
         } catch {
             throw HopGateError(.temporaryFailure, "cannot reach the edge at \(base.absoluteString): \(error)")
         }
-        let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] ?? [:]
         guard (200..<300).contains(response.status.code) else {
-            let error = object["error"] as? [String: Any]
-            let message = error?["message"] as? String ?? "the edge answered \(response.status.code)"
-            throw HopGateError(Self.code(status: response.status, name: error?["code"] as? String), message)
+            let error = (try? JSONDecoder().decode(ErrorAnswer.self, from: response.body))?.error
+            let message = error?.message ?? "the edge answered \(response.status.code)"
+            throw HopGateError(Self.code(status: response.status, name: error?.code), message)
         }
-        return object
+        return response.body
     }
 
     /// The store's error code behind an admin API error, so exit codes match local mode.
@@ -127,9 +144,9 @@ struct RemoteDomainAdministration: DomainAdministration {
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, from object: [String: Any]) throws -> T {
+    private func decode<T: Decodable>(_ type: T.Type, from answer: Data) throws -> T {
         do {
-            return try JSONDecoder().decode(type, from: try JSONSerialization.data(withJSONObject: object))
+            return try JSONDecoder().decode(type, from: answer)
         } catch {
             throw HopGateError(.internalError, "the edge's answer does not parse: \(error)")
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Synchronization
 
@@ -74,23 +75,7 @@ public final class LogSink: Sendable {
 
     public init(_ output: @escaping @Sendable (String) -> Void) { self.output = output }
 
-    public static let standardError = LogSink { line in
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { writeAll(toDescriptor: 2, $0) }
-    }
+    public static let standardError = LogSink { line in writeAll(line, toDescriptor: 2) }
 
     func write(_ line: String) { lock.withLock { _ in output(line) } }
-}
-
-/// write(2) until every byte is out: a pipe may take a long line in pieces.
-private func writeAll(toDescriptor descriptor: Int32, _ buffer: UnsafeMutableRawBufferPointer) {
-    var offset = 0
-    while offset < buffer.count {
-        let written = Foundation.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-        if written <= 0 {
-            if written < 0 && errno == EINTR { continue }
-            break
-        }
-        offset += written
-    }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import HopGateCore
 import HopGateStore
 import HopGateTunnel
@@ -102,9 +103,9 @@ public final class AdminAPI: LocalResponder {
 
     // MARK: - Endpoints
 
-    private func register(_ object: [String: Any]) async throws -> LocalResponse {
+    private func register(_ object: [String: JSONMember]) async throws -> LocalResponse {
         let domain = try DomainName(validating: try Self.string(object, "domain"))
-        let memo = try Memo(validating: (object["memo"] as? String) ?? "")
+        let memo = try Memo(validating: object["memo"]?.string ?? "")
         let registered = try await administration.register(domain, memo: memo)
         onRegistered(domain.value)
         return .json(
@@ -113,7 +114,7 @@ public final class AdminAPI: LocalResponder {
         )
     }
 
-    private func unregister(_ object: [String: Any]) async throws -> LocalResponse {
+    private func unregister(_ object: [String: JSONMember]) async throws -> LocalResponse {
         let domain = try DomainName(validating: try Self.string(object, "domain"))
         let key = try Self.string(object, "client_api_key")
         let info = try await administration.unregister(domain, authorization: .clientAPIKey(key))
@@ -146,7 +147,7 @@ public final class AdminAPI: LocalResponder {
     }
 
     private func status(_ name: String) async throws -> LocalResponse {
-        let domain = try DomainName(validating: name.removingPercentEncoding ?? name)
+        let domain = try DomainName(validating: percentDecoded(name) ?? name)
         guard let info = try await administration.list().first(where: { $0.domain == domain.value }) else {
             throw HopGateError(.notFound, "\(domain.value) is not registered")
         }
@@ -178,7 +179,7 @@ public final class AdminAPI: LocalResponder {
         guard values.count == 1, let value = values.first, value.lowercased().hasPrefix("bearer ") else {
             return false
         }
-        let presented = String(value.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+        let presented = String(value.dropFirst("bearer ".count)).trimmingWhitespace()
         switch credential {
         case .plain(let key):
             return Self.constantTimeEquals(presented, key)
@@ -204,14 +205,14 @@ public final class AdminAPI: LocalResponder {
         let response: LocalResponse
     }
 
-    private static func jsonObject(_ head: HTTPRequestHead, _ body: ByteBuffer) throws -> [String: Any] {
+    private static func jsonObject(_ head: HTTPRequestHead, _ body: ByteBuffer) throws -> [String: JSONMember] {
         let type = head.headers["content-type"].first?.lowercased() ?? ""
         guard type.hasPrefix("application/json") else {
             throw LocalResponseError(
                 response: .error(.unsupportedMediaType, code: "unsupported_media_type", "Send application/json.")
             )
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        guard let object = try? JSONDecoder().decode([String: JSONMember].self, from: Data(body.readableBytesView))
         else {
             throw LocalResponseError(
                 response: .error(.badRequest, code: "invalid_json", "The body is not a JSON object.")
@@ -220,8 +221,8 @@ public final class AdminAPI: LocalResponder {
         return object
     }
 
-    private static func string(_ object: [String: Any], _ key: String) throws -> String {
-        guard let value = object[key] as? String else {
+    private static func string(_ object: [String: JSONMember], _ key: String) throws -> String {
+        guard let value = object[key]?.string else {
             throw HopGateError(.invalidInput, "the JSON body needs a string \"\(key)\"")
         }
         return value

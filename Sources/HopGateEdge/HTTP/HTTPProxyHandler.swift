@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HopGateTunnel
 import Logging
 import NIOCore
@@ -720,7 +720,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
 
     /// The path and query of a request target, whether it came in origin form or absolute form.
     static func originForm(_ uri: String) -> String {
-        guard let schemeEnd = uri.range(of: "://") else { return uri.isEmpty ? "/" : uri }
+        guard let schemeEnd = uri.firstRange(of: "://") else { return uri.isEmpty ? "/" : uri }
         let rest = uri[schemeEnd.upperBound...]
         guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
         let target = String(rest[slash...])

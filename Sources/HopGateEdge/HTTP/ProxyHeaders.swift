@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import HopGateCore
 import NIOHTTP1
 
 /// The header rewriting a reverse proxy owes both sides (RFC 9110 §7.6.1, RFC 7239), as pure functions.
@@ -22,7 +23,7 @@ public enum ProxyHeaders {
     static func removingHopByHop(_ headers: HTTPHeaders, keepingUpgrade: Bool = false) -> HTTPHeaders {
         let named = Set(
             headers["connection"].flatMap { $0.split(separator: ",") }.map {
-                $0.trimmingCharacters(in: .whitespaces).lowercased()
+                $0.trimmingWhitespace().lowercased()
             }
         )
         var result = HTTPHeaders()
@@ -73,7 +74,7 @@ public enum ProxyHeaders {
         }
         if !encodings.isEmpty {
             let codings = encodings.flatMap { $0.split(separator: ",") }.map {
-                $0.trimmingCharacters(in: .whitespaces).lowercased()
+                $0.trimmingWhitespace().lowercased()
             }
             if codings.last != "chunked" { return "a Transfer-Encoding that does not end in chunked" }
         }
@@ -85,7 +86,7 @@ public enum ProxyHeaders {
         let hosts = head.headers["host"]
         guard hosts.count <= 1 else { return nil }
         var authority = hosts.first
-        if authority == nil, let schemeEnd = head.uri.range(of: "://") {
+        if authority == nil, let schemeEnd = head.uri.firstRange(of: "://") {
             authority = String(head.uri[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" })
         }
         guard var name = authority?.lowercased(), !name.isEmpty else { return nil }

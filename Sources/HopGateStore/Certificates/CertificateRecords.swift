@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The ACME account for one directory: its key signs every request, so it is kept (and shared by every edge on one
 /// database) instead of making a new account at each start.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HopGateCore
 
 /// A registered domain as shown to an operator: never its key, never its key's hash.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HopGateCore
 import NIOPosix
 
@@ -43,7 +43,7 @@ public struct StoreDomainAdministration: DomainAdministration {
         if case .clientAPIKey(let candidate) = authorization {
             guard
                 try await verifier.verify(
-                    candidate.trimmingCharacters(in: .whitespacesAndNewlines),
+                    candidate.trimmingWhitespace(),
                     against: record.clientAPIKeyHash
                 )
             else {

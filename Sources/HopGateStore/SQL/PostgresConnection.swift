@@ -1,5 +1,6 @@
-import CLibPQ
-import Foundation
+import CHopGatePQ
+import FoundationEssentials
+import Glibc
 
 /// A libpq connection. The connection string goes to libpq unchanged, so every libpq feature works: URLs with
 /// sslmode and the other parameters, several hosts with target_session_attrs, .pgpass, PG* environment variables.
@@ -8,15 +9,19 @@ final class PostgresConnection: SQLConnection {
     private var connection: OpaquePointer?
 
     init(connectionString: String) throws(SQLError) {
-        let connection = PQconnectdb(connectionString)
-        guard let connection, PQstatus(connection) == CONNECTION_OK else {
+        var loadError = [CChar](repeating: 0, count: 512)
+        guard hg_pq_load(&loadError, loadError.count) == 0 else {
+            throw .connectFailed(String(decoding: loadError.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        let connection = hg_PQconnectdb(connectionString)
+        guard let connection, hg_PQstatus(connection) == CONNECTION_OK else {
             let message = connection.map { Self.errorMessage($0) } ?? "out of memory"
-            PQfinish(connection)
+            hg_PQfinish(connection)
             throw .connectFailed(message)
         }
         self.connection = connection
         // libpq prints server NOTICEs ("relation already exists, skipping") to stderr by default: not for users.
-        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        hg_PQsetNoticeProcessor(connection, { _, _ in }, nil)
         do {
             // Timestamps come back as text; one fixed zone makes them parse the same whatever the server's default.
             _ = try execute("SET TIME ZONE 'UTC'")
@@ -34,26 +39,26 @@ final class PostgresConnection: SQLConnection {
         defer { for string in cStrings { free(string) } }
         let result: OpaquePointer? = cStrings.withUnsafeMutableBufferPointer { buffer in
             buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
-                PQexecParams(connection, sql, Int32(parameters.count), nil, values.baseAddress, nil, nil, 0)
+                hg_PQexecParams(connection, sql, Int32(parameters.count), nil, values.baseAddress, nil, nil, 0)
             }
         }
-        defer { PQclear(result) }
+        defer { hg_PQclear(result) }
         guard let result else {
-            throw PQstatus(connection) == CONNECTION_BAD
+            throw hg_PQstatus(connection) == CONNECTION_BAD
                 ? .connectionLost(Self.errorMessage(connection)) : .failed(Self.errorMessage(connection))
         }
-        switch PQresultStatus(result) {
+        switch hg_PQresultStatus(result) {
         case PGRES_COMMAND_OK:
-            return SQLResult(rows: [], affectedRows: Int(String(cString: PQcmdTuples(result))) ?? 0)
+            return SQLResult(rows: [], affectedRows: Int(String(cString: hg_PQcmdTuples(result))) ?? 0)
         case PGRES_TUPLES_OK:
             var output = SQLResult()
-            let rowCount = PQntuples(result)
-            let columnCount = PQnfields(result)
+            let rowCount = hg_PQntuples(result)
+            let columnCount = hg_PQnfields(result)
             output.rows.reserveCapacity(Int(rowCount))
             for row in 0..<rowCount {
                 output.rows.append(
                     (0..<columnCount).map { column in
-                        PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+                        hg_PQgetisnull(result, row, column) == 1 ? nil : String(cString: hg_PQgetvalue(result, row, column))
                     }
                 )
             }
@@ -61,11 +66,11 @@ final class PostgresConnection: SQLConnection {
             return output
         default:
             let message = Self.errorMessage(connection)
-            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
+            let state = hg_PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
             // 23505 unique_violation; class 08 connection exceptions; 57P01-57P03 the server is shutting down or
             // terminated this backend (PostgreSQL Appendix A).
             if state == "23505" { throw .uniqueViolation(message) }
-            if PQstatus(connection) == CONNECTION_BAD || state.hasPrefix("08") || state.hasPrefix("57P") {
+            if hg_PQstatus(connection) == CONNECTION_BAD || state.hasPrefix("08") || state.hasPrefix("57P") {
                 throw .connectionLost(message)
             }
             if state == "40001" || state == "40P01" || state == "55P03" { throw .busy(message) }
@@ -74,12 +79,12 @@ final class PostgresConnection: SQLConnection {
     }
 
     func close() {
-        if let connection { PQfinish(connection) }
+        if let connection { hg_PQfinish(connection) }
         connection = nil
     }
 
     private static func errorMessage(_ connection: OpaquePointer) -> String {
-        String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines()
+        String(cString: hg_PQerrorMessage(connection)).trimmingTrailingNewlines()
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HopGateCore
 
 /// ACME state: accounts, certificates, pending challenges and order leases, in the same SQL for both dialects

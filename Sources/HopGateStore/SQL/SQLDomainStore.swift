@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import HopGateCore
 import Logging
 import NIOConcurrencyHelpers
@@ -185,9 +186,7 @@ final class SQLDomainStore: DomainStore, @unchecked Sendable {
                     "database unreachable, retrying",
                     metadata: ["database": "\(location)", "retry_in": "\(wait)", "error": "\(reason)"]
                 )
-                Thread.sleep(
-                    forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
-                )
+                usleep(UInt32(wait.components.seconds * 1_000_000 + wait.components.attoseconds / 1_000_000_000_000))
                 backoff = min(backoff * 2, .seconds(2))
             }
         }

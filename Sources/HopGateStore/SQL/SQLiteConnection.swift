@@ -1,5 +1,7 @@
 import CSQLite3
-import Foundation
+import FoundationEssentials
+import Glibc
+import HopGateCore
 
 /// An SQLite connection to one file, the embedded store that needs no server.
 ///
@@ -14,7 +16,7 @@ final class SQLiteConnection: SQLConnection {
     static let busyTimeoutMilliseconds: Int32 = 5_000
 
     init(path: String) throws(SQLError) {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = directoryPart(of: path)
         if !directory.isEmpty {
             do {
                 try FileManager.default.createDirectory(
@@ -23,7 +25,7 @@ final class SQLiteConnection: SQLConnection {
                     attributes: [.posixPermissions: 0o700]
                 )
             } catch {
-                throw .connectFailed("cannot create the directory \(directory): \(error.localizedDescription)")
+                throw .connectFailed("cannot create the directory \(directory): \(error)")
             }
         }
         let existed = FileManager.default.fileExists(atPath: path)
