@@ -47,6 +47,12 @@ import Testing
         let badDomain = try await admin(edge, "POST", "/domains/register", body: #"{"domain":"no spaces.x"}"#)
         #expect(badDomain.status == 400)
         #expect(badDomain.body.contains("\"code\":\"invalid_input\""))
+        let numberDomain = try await admin(edge, "POST", "/domains/register", body: #"{"domain":7,"memo":{}}"#)
+        #expect(numberDomain.status == 400)
+        #expect(numberDomain.body.contains(#"needs a string \"domain\""#), "\(numberDomain.body)")
+        let array = try await admin(edge, "POST", "/domains/register", body: #"["api.localhost"]"#)
+        #expect(array.status == 400)
+        #expect(array.body.contains("\"code\":\"invalid_json\""), "\(array.body)")
         let unknown = try await admin(edge, "GET", "/domains/other.localhost")
         #expect(unknown.status == 404)
 
@@ -57,6 +63,8 @@ import Testing
         #expect(list.body.contains("\"domain\":\"api.localhost\""))
         let status = try await admin(edge, "GET", "/domains/api.localhost")
         #expect(status.body.contains("\"connected\":true"), "\(status.body)")
+        let escaped = try await admin(edge, "GET", "/domains/api%2Elocalhost")
+        #expect(escaped.body.contains("\"connected\":true"), "\(escaped.body)")
 
         let wrongKey = try await admin(
             edge,

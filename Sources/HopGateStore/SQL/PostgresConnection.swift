@@ -11,7 +11,9 @@ final class PostgresConnection: SQLConnection {
     init(connectionString: String) throws(SQLError) {
         var loadError = [CChar](repeating: 0, count: 512)
         guard hg_pq_load(&loadError, loadError.count) == 0 else {
-            throw .connectFailed(String(decoding: loadError.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            throw .connectFailed(
+                String(decoding: loadError.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            )
         }
         let connection = hg_PQconnectdb(connectionString)
         guard let connection, hg_PQstatus(connection) == CONNECTION_OK else {
@@ -58,7 +60,8 @@ final class PostgresConnection: SQLConnection {
             for row in 0..<rowCount {
                 output.rows.append(
                     (0..<columnCount).map { column in
-                        hg_PQgetisnull(result, row, column) == 1 ? nil : String(cString: hg_PQgetvalue(result, row, column))
+                        hg_PQgetisnull(result, row, column) == 1
+                            ? nil : String(cString: hg_PQgetvalue(result, row, column))
                     }
                 )
             }
