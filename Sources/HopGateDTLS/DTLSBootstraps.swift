@@ -44,22 +44,18 @@ public struct DTLSServer: Sendable {
         // The certificate is loaded before binding, so a bad one fails here and not at the first client.
         let certificate = try configuration.certificateSource.currentCertificate()
         let context = try DTLSContext.server(certificate: certificate)
+        let vectorRead = VectorRead(
+            maximumDatagramSize: configuration.maximumDatagramSize,
+            loopbackDatagramSize: configuration.loopbackDatagramSize
+        )
         return try await DatagramBootstrap(group: group)
             // No SO_REUSEADDR: on UDP it would let a second edge bind the same port and silently take its traffic;
             // without it the second one fails with "address in use" (UDP has no TIME_WAIT to wait out).
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: socketBufferSize)
             .channelOption(.maxMessagesPerRead, value: 64)
-            // recvmmsg: up to 32 datagrams a system call instead of one. The read buffer is split between them,
-            // so it must hold 32 full datagrams, or each would be cut to 1/32 of it.
-            .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
-            .channelOption(
-                .recvAllocator,
-                value: vectorReadAllocator(
-                    maximum: configuration.maximumDatagramSize,
-                    loopback: configuration.loopbackDatagramSize
-                )
-            )
+            .channelOption(.datagramVectorReadMessageCount, value: vectorRead.count)
+            .channelOption(.recvAllocator, value: vectorRead.allocator)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = try DTLSServerHandler(
@@ -139,17 +135,15 @@ public enum DTLSClient {
         closePromise: EventLoopPromise<DTLSCloseReason>?,
         finish: @escaping @Sendable (any Channel) throws -> Output
     ) async throws -> (any Channel, Output) {
-        try await DatagramBootstrap(group: eventLoop)
+        let vectorRead = VectorRead(
+            maximumDatagramSize: configuration.maximumDatagramSize,
+            loopbackDatagramSize: configuration.loopbackDatagramSize
+        )
+        return try await DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
             .channelOption(.socketOption(.so_sndbuf), value: socketBufferSize)
-            .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
-            .channelOption(
-                .recvAllocator,
-                value: vectorReadAllocator(
-                    maximum: configuration.maximumDatagramSize,
-                    loopback: configuration.loopbackDatagramSize
-                )
-            )
+            .channelOption(.datagramVectorReadMessageCount, value: vectorRead.count)
+            .channelOption(.recvAllocator, value: vectorRead.allocator)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = try DTLSClientHandler(
@@ -165,12 +159,19 @@ public enum DTLSClient {
 }
 
 /// Datagrams read with one recvmmsg call.
-let vectorReadCount = 32
+/// recvmmsg: several datagrams a system call instead of one. NIO splits one read buffer between them, so it holds
+/// `count` datagrams of the largest size a peer may send (or each would be cut short): up to 32 of 1200 bytes, but
+/// only 7 of 16 KiB (loopback), which carry as much and keep the buffer, allocated afresh whenever a datagram of the
+/// last read is still held, at about 128 KiB rather than 528.
+struct VectorRead {
+    let count: Int
+    let allocator: FixedSizeRecvByteBufferAllocator
 
-/// A read buffer with room for `vectorReadCount` datagrams of the largest size a peer may send.
-func vectorReadAllocator(maximum: Int, loopback: Int?) -> FixedSizeRecvByteBufferAllocator {
-    let largest = max(maximum, loopback ?? 0)
-    return FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * DatagramSize.receiveSlot(largest: largest))
+    init(maximumDatagramSize: Int, loopbackDatagramSize: Int?) {
+        let slot = DatagramSize.receiveSlot(largest: max(maximumDatagramSize, loopbackDatagramSize ?? 0))
+        count = min(32, max(4, 128 * 1024 / slot))
+        allocator = FixedSizeRecvByteBufferAllocator(capacity: count * slot)
+    }
 }
 
 /// Socket buffers large enough for a burst of handshakes or a window of records without kernel drops.
