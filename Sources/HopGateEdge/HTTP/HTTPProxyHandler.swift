@@ -77,6 +77,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var readsPaused = false
     private var readPending = false
+    /// A flush is queued behind the events already waiting on the loop.
+    private var flushScheduled = false
     /// Closes a connection whose request head does not arrive in time, or that idles between requests.
     private var idleTimer: Scheduled<Void>?
 
@@ -400,6 +402,19 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Flushes after the events already queued on the loop: a response that came in one datagram (head, body, end)
+    /// arrives as one event each, and flushing each would cost a TLS record and a write(2) apiece.
+    private func flushSoon(_ context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = loopBound.value
+            handler.flushScheduled = false
+            handler.context?.flush()
+        }
+    }
+
     private func isCurrent(_ request: Proxied) -> Bool {
         if case .proxying(let current) = state { return current === request }
         return false
@@ -435,8 +450,13 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
                 status: HTTPResponseStatus(statusCode: Int(status)),
                 headers: headers
             )
-            context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
-            if switching { switchToRawBytes(request, context: context) }
+            if switching {
+                context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+                switchToRawBytes(request, context: context)
+            } else {
+                context.write(wrapOutboundOut(.head(head)), promise: nil)
+                flushSoon(context)
+            }
         case .head:
             break
         case .data(let bytes):
@@ -449,7 +469,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let promise = context.eventLoop.makePromise(of: Void.self)
             let exchange = request.exchange
             promise.futureResult.whenSuccess { exchange?.consumed(count) }
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: promise)
+            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: promise)
+            flushSoon(context)
         case .end:
             // An upgrade refused (no 101): the exchange was kept open for nothing; end this side too.
             if request.isUpgrade { request.exchange?.end() }
