@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import HopGateCore
 
 /// Prints `value` as JSON on standard output: keys sorted, so scripts and diffs see a stable shape.

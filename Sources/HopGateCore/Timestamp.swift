@@ -97,20 +97,13 @@ public enum Timestamp {
     /// Parses an HTTP date in its one current form (IMF-fixdate, RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
     /// The two obsolete forms the RFC also lists are not read: a caller treats nil as no date.
     public static func parseHTTPDate(_ text: String) -> Date? {
-        let fields = text.split(separator: " ")
+        let fields = text.split(separator: " ", omittingEmptySubsequences: false)
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        guard fields.count == 6, fields[0].count == 4, fields[0].hasSuffix(","), fields[1].count == 2,
-            let day = Int(fields[1]), let month = months.firstIndex(of: String(fields[2])), fields[3].count == 4,
-            let year = Int(fields[3]), fields[5] == "GMT"
+        guard fields.count == 6, fields[0].count == 4, fields[0].hasSuffix(","), fields[4].count == 8,
+            fields[5] == "GMT", let month = months.firstIndex(of: String(fields[2])).map({ $0 + 1 })
         else { return nil }
-        let clock = fields[4].split(separator: ":", omittingEmptySubsequences: false)
-        guard fields[4].count == 8, clock.count == 3, let hour = Int(clock[0]), let minute = Int(clock[1]),
-            let second = Int(clock[2])
-        else { return nil }
-        let month2 = month + 1 < 10 ? "0\(month + 1)" : "\(month + 1)"
-        return parse("\(year)-\(month2)-\(fields[1])T\(clock[0]):\(clock[1]):\(clock[2])Z").flatMap { date in
-            (1...31).contains(day) && hour < 24 && minute < 60 && second < 61 ? date : nil
-        }
+        // The same fields in RFC 3339's order: parse checks the digits and every range.
+        return parse("\(fields[3])-\(month < 10 ? "0" : "")\(month)-\(fields[1])T\(fields[4])Z")
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {

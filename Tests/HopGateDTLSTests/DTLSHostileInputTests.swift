@@ -154,7 +154,9 @@ import Testing
         client.socket.send(firstHello)
         client.socket.send(try client.seal("still here"))
         #expect(await client.receiveRecord() == "still here")
-        #expect(server.statistics.droppedForSessions == dropped + 1)
+        // At least the late copy; on a loaded machine the client's own retransmissions of its last flight can land
+        // after `dropped` was read and count too.
+        #expect(server.statistics.droppedForSessions >= dropped + 1)
         #expect(server.statistics.handshakesCompleted == 1)
         #expect(server.statistics.sessionsEstablished == 1)
         await server.stop()
@@ -215,7 +217,14 @@ import Testing
             client.flush()
             _ = client.connection.advance()
             client.flush()
-            let verify = try #require(await client.socket.receive())
+            var reply = await client.socket.receive()
+            // A datagram lost on a busy machine: send the ClientHello again, as the client's timer would.
+            for _ in 0..<4 where reply == nil {
+                _ = client.connection.handleTimeout()
+                client.flush()
+                reply = await client.socket.receive()
+            }
+            let verify = try #require(reply)
             _ = client.connection.receive(ByteBuffer(bytes: verify))
             client.flush()  // the ClientHello with the cookie
             stalled.append(client)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What a finished child process left behind.
 public struct ProcessOutput: Sendable {
@@ -64,8 +65,21 @@ public func makeTemporaryDirectory(_ prefix: String) throws -> String {
 
 /// A port on 127.0.0.1 that was free a moment ago for both TCP and UDP (an edge listens on both with one number,
 /// and so does pebble-challtestsrv's DNS). It is picked below the kernel's ephemeral range, so that no port 0 bind
-/// and no outgoing connection of another test can take it before the process it is meant for binds it.
+/// and no outgoing connection of another test can take it before the process it is meant for binds it, and never
+/// twice in one test run: two tests running at once drew the same random port (one edge then failed with "address
+/// already in use" on its metrics listener).
 public func freeLoopbackPort() throws -> Int {
+    for _ in 0..<50 {
+        let port = try boundableLoopbackPort()
+        if claimedPorts.withLock({ $0.insert(port).inserted }) { return port }
+    }
+    throw POSIXError(.EADDRINUSE)
+}
+
+/// Every port `freeLoopbackPort` handed out in this process.
+private let claimedPorts = Mutex<Set<Int>>([])
+
+private func boundableLoopbackPort() throws -> Int {
     let ephemeralStart =
         (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
         .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768

@@ -64,7 +64,10 @@ import Testing
             }
             if done { break }
         }
-        #expect(link.now < limit, "the transfer did not finish in \(limit) simulated ms")
+        #expect(
+            link.now < limit,
+            "the transfer did not finish in \(limit) simulated ms: ids \(sides.map(\.association.id)), states \(sides.map(\.association.state)), queued \(sides.map(\.queue.count))"
+        )
         for index in 0..<2 {
             // Everything one side queued arrived at the other, byte-exact and in order on each stream.
             #expect(sides[1 - index].received == expected[index])
