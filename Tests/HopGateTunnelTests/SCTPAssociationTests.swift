@@ -66,7 +66,8 @@ import Testing
         }
         #expect(
             link.now < limit,
-            "the transfer did not finish in \(limit) simulated ms: ids \(sides.map(\.association.id)), states \(sides.map(\.association.state)), queued \(sides.map(\.queue.count))"
+            "not finished in \(limit) simulated ms: states \(sides.map(\.association.state)), "
+                + "messages still queued \(sides.map(\.queue.count))"
         )
         for index in 0..<2 {
             // Everything one side queued arrived at the other, byte-exact and in order on each stream.
