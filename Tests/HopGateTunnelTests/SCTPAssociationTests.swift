@@ -64,11 +64,9 @@ import Testing
             }
             if done { break }
         }
-        #expect(
-            link.now < limit,
-            "not finished in \(limit) simulated ms: states \(sides.map(\.association.state)), "
-                + "messages still queued \(sides.map(\.queue.count))"
-        )
+        let states = sides.map(\.association.state)
+        let queued = sides.map(\.queue.count)
+        #expect(link.now < limit, "not finished in \(limit) simulated ms: states \(states), still queued \(queued)")
         for index in 0..<2 {
             // Everything one side queued arrived at the other, byte-exact and in order on each stream.
             #expect(sides[1 - index].received == expected[index])
