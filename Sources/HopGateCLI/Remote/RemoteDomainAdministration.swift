@@ -66,7 +66,7 @@ struct RemoteDomainAdministration: DomainAdministration {
     func register(_ domain: DomainName, memo: Memo) async throws -> RegisteredDomain {
         let answer = try await call(.POST, "/domains/register", ["domain": domain.value, "memo": memo.value])
         let info = try decode(DomainInfo.self, from: answer)
-        guard let key = try decode(KeyAnswer.self, from: answer).client_api_key else {
+        guard let key = try decode(KeyAnswer.self, from: answer).clientAPIKey else {
             throw HopGateError(.internalError, "the edge's answer has no client_api_key")
         }
         return RegisteredDomain(info: info, clientAPIKey: try APIKey(validating: key))
@@ -89,7 +89,11 @@ struct RemoteDomainAdministration: DomainAdministration {
 
     /// The members of the edge's answers read here besides a `DomainInfo`.
     private struct KeyAnswer: Decodable {
-        var client_api_key: String?
+        var clientAPIKey: String?
+
+        enum CodingKeys: String, CodingKey {
+            case clientAPIKey = "client_api_key"
+        }
     }
 
     private struct ListAnswer: Decodable {
