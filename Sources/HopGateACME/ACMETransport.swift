@@ -27,7 +27,8 @@ public struct ACMEHTTPResponse: Sendable {
 
     /// The first value of `name`, case-insensitively.
     func header(_ name: String) -> String? {
-        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        let name = name.lowercased()
+        return headers.first { $0.0.lowercased() == name }?.1
     }
 
     /// How long Retry-After says to wait: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).

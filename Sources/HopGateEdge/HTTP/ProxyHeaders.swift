@@ -1,4 +1,3 @@
-import FoundationEssentials
 import HopGateCore
 import NIOHTTP1
 
