@@ -63,6 +63,13 @@ public final class TunnelSessionDriver {
 
     /// A flush is queued behind the tasks already waiting on the loop, so the frames they queue go with it.
     private var flushScheduled = false
+    /// Deferred frames leave at once when this many calls have queued them, rather than at the end of the loop's
+    /// turn. With many connections ready in one turn, holding every request (or response) to the end of it made
+    /// the two tunnel ends take turns: the client idled while the edge worked through the whole batch, then the
+    /// edge while the client did. Sending every few calls lets them overlap (wrk -c32 on /1k, loopback: about 11k
+    /// req/s with one send per turn, 13.5k to 14.5k with one every 4 to 24 calls, 10.7k with one per call, which
+    /// costs a datagram each).
+    public static let deferredCallsPerSend = 8
 
     public static func monotonicMilliseconds() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
 
@@ -177,6 +184,10 @@ public final class TunnelSessionDriver {
         running = true
         body()
         while let output = backlog.popFirst() { act(on: output) }
+        if session.deferredCalls >= Self.deferredCallsPerSend {
+            handle(session.flush(now: now()))
+            while let output = backlog.popFirst() { act(on: output) }
+        }
         running = false
         sendOutgoingRecords()
         scheduleFlushIfNeeded()

@@ -55,8 +55,10 @@ public final class TunnelSession {
     /// `flush` sends them. An owner that flushes once per event-loop turn lets frames of one exchange that come
     /// together (a small response's head, body and end) leave as one message in one packet.
     public var defersSending = false
+    /// How many calls queued frames that no `flush` has sent yet.
+    public private(set) var deferredCalls = 0
     /// A call queued frames that no `flush` has sent yet.
-    public private(set) var hasDeferredFrames = false
+    public var hasDeferredFrames: Bool { deferredCalls > 0 }
     private var phase = Phase.handshaking
     private var edgeHandshake: EdgeHandshake?
     private var clientHandshake: ClientHandshake?
@@ -386,7 +388,7 @@ public final class TunnelSession {
 
     private func pumpUnlessDeferred(now: UInt64) -> [Output] {
         guard defersSending else { return pump(now: now) }
-        hasDeferredFrames = true
+        deferredCalls += 1
         return []
     }
 
@@ -430,7 +432,7 @@ public final class TunnelSession {
 
     /// Sends what SCTP has room for, reads what arrived, and collects the packets to send.
     private func pump(now: UInt64) -> [Output] {
-        hasDeferredFrames = false
+        deferredCalls = 0
         guard let association, phase == .established else { return [] }
         var outputs: [Output] = []
         // Read first: acknowledgements free send space.
