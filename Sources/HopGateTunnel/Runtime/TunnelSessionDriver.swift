@@ -183,10 +183,10 @@ public final class TunnelSessionDriver {
         }
         running = true
         body()
-        while let output = backlog.popFirst() { act(on: output) }
+        actOnBacklog()
         if session.deferredCalls >= Self.deferredCallsPerSend {
             handle(session.flush(now: now()))
-            while let output = backlog.popFirst() { act(on: output) }
+            actOnBacklog()
         }
         running = false
         sendOutgoingRecords()
@@ -209,6 +209,10 @@ public final class TunnelSessionDriver {
         let records = outgoingRecords
         outgoingRecords.removeAll(keepingCapacity: true)
         delegate?.send(records)
+    }
+
+    private func actOnBacklog() {
+        while let output = backlog.popFirst() { act(on: output) }
     }
 
     private func handle(_ outputs: [TunnelSession.Output]) {
