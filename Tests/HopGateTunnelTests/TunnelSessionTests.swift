@@ -55,14 +55,23 @@ extension SCTPAssociationTests {
         var plannedBodies: [[UInt8]] = []
         var aborted: [ExchangeID: AbortReason] = [:]
         var largestRecord = 0
+        /// The size of each data frame the client received, in order: how the edge cut its bodies into messages.
+        var clientDataFrameSizes: [Int] = []
 
-        init(lossRate: Double, seed: UInt64, key: String, streams: UInt16 = 256, clientStreams: UInt16? = nil) throws {
+        init(
+            lossRate: Double,
+            seed: UInt64,
+            key: String,
+            streams: UInt16 = 256,
+            clientStreams: UInt16? = nil,
+            initialCredit: UInt32 = 64 * 1024
+        ) throws {
             var sctp = SCTPAssociation.Settings()
             sctp.streams = streams
             var clientSCTP = sctp
             clientSCTP.streams = clientStreams ?? streams
             var policy = EdgeHandshake.Policy()
-            policy.initialCredit = 64 * 1024
+            policy.initialCredit = initialCredit
             policy.keepaliveIntervalMilliseconds = 1000
             policy.idleTimeoutMilliseconds = 30_000
             edge = TunnelSession(edgeSessionID: 7, policy: policy, sctp: sctp)
@@ -106,7 +115,12 @@ extension SCTPAssociationTests {
                     edgeHeads.append(id)
                 case .data(let stream, let bytes):
                     let received = Array(buffer: bytes)
-                    if atEdge { requests[stream]?.echoed += received } else { clientSide[stream]?.received += received }
+                    if atEdge {
+                        requests[stream]?.echoed += received
+                    } else {
+                        clientSide[stream]?.received += received
+                        clientDataFrameSizes.append(received.count)
+                    }
                     queue += (atEdge ? edge : client).consumed(bytes.readableBytes, on: stream, now: link.now)
                 case .end(let stream):
                     if atEdge { requests[stream]?.ended = true } else { clientSide[stream]?.ended = true }

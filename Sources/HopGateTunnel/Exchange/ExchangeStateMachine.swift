@@ -98,12 +98,18 @@ public struct ExchangeStateMachine: Sendable {
 
     /// A data frame for `bytes`, which must fit `sendableBytes`.
     public mutating func sendData(_ bytes: ByteBuffer) throws -> TunnelFrame {
-        guard outbound == .open, !isAborted else { throw AbortReason(.protocolError, "no data may be sent now") }
-        guard bytes.readableBytes <= sendCredit else {
-            throw AbortReason(.creditViolation, "\(bytes.readableBytes) bytes with \(sendCredit) bytes of credit")
-        }
-        sendCredit -= bytes.readableBytes
+        try sendData(count: bytes.readableBytes)
         return .data(bytes)
+    }
+
+    /// Spends credit on `count` body bytes, which must fit `sendableBytes`: for a data frame the caller encodes
+    /// itself (from several buffers, without joining them first).
+    public mutating func sendData(count: Int) throws {
+        guard outbound == .open, !isAborted else { throw AbortReason(.protocolError, "no data may be sent now") }
+        guard count <= sendCredit else {
+            throw AbortReason(.creditViolation, "\(count) bytes with \(sendCredit) bytes of credit")
+        }
+        sendCredit -= count
     }
 
     /// Ends this end's side.

@@ -32,6 +32,7 @@ public final class TunnelSessionDriver {
         let exchange: TunnelExchange
         var consumer: TunnelExchangeConsumer?
         var queue = CircularBuffer<ByteBuffer>()
+        var queuedBytes = 0
         var endQueued = false
         var endSent = false
 
@@ -63,6 +64,8 @@ public final class TunnelSessionDriver {
 
     /// A flush is queued behind the tasks already waiting on the loop, so the frames they queue go with it.
     private var flushScheduled = false
+    /// Exchanges whose last queued bytes wait for that flush (see `flush`).
+    private var held: Set<ExchangeID> = []
     /// Deferred frames leave at once when this many calls have queued them, rather than at the end of the loop's
     /// turn. With many connections ready in one turn, holding every request (or response) to the end of it made
     /// the two tunnel ends take turns: the client idled while the edge worked through the whole batch, then the
@@ -149,6 +152,7 @@ public final class TunnelSessionDriver {
         run {
             guard let entry = entries[id], !entry.endQueued else { return }
             entry.queue.append(bytes)
+            entry.queuedBytes += bytes.readableBytes
             flush(id)
         }
     }
@@ -194,14 +198,25 @@ public final class TunnelSessionDriver {
     }
 
     private func scheduleFlushIfNeeded() {
-        guard session.hasDeferredFrames, !flushScheduled else { return }
+        guard session.hasDeferredFrames || !held.isEmpty, !flushScheduled else { return }
         flushScheduled = true
         let driver = NIOLoopBound(self, eventLoop: eventLoop)
         eventLoop.execute {
             let driver = driver.value
             driver.flushScheduled = false
-            driver.run { driver.handle(driver.session.flush(now: driver.now())) }
+            driver.run {
+                let held = driver.held
+                driver.held.removeAll()
+                for id in held { driver.flush(id, partial: true) }
+                driver.handle(driver.session.flush(now: driver.now()))
+            }
         }
+    }
+
+    /// `flush` left a chunk smaller than the session takes: it goes at the end of the turn unless more writes
+    /// fill it first.
+    private func holdUntilTurnEnds(_ id: ExchangeID) {
+        held.insert(id)
     }
 
     private func sendOutgoingRecords() {
@@ -269,25 +284,39 @@ public final class TunnelSessionDriver {
         consumer.eventLoop.execute { consumer.onEvent(event) }
     }
 
-    /// Hands the exchange's queued bytes (and then its end) to the session, as far as credit and SCTP allow.
-    private func flush(_ id: ExchangeID) {
+    /// Hands the exchange's queued bytes (and then its end) to the session, as far as credit and SCTP allow, in
+    /// chunks as large as the session takes, gathered across the writes. A last chunk smaller than that waits for
+    /// more writes until the loop's turn ends (`partial`): a writer's 64 KiB reads would otherwise leave a few
+    /// bytes each as a message, and a packet, of their own.
+    private func flush(_ id: ExchangeID, partial: Bool = false) {
         guard let entry = entries[id] else { return }
         var drained = 0
-        while var chunk = entry.queue.first {
+        while !entry.queue.isEmpty {
             let room = session.sendableBytes(on: id)
             guard room > 0 else { break }
-            let piece = chunk.readSlice(length: min(room, chunk.readableBytes))!
-            if chunk.readableBytes == 0 {
-                entry.queue.removeFirst()
-            } else {
-                entry.queue[entry.queue.startIndex] = chunk
+            if !partial && !entry.endQueued && entry.queuedBytes < room {
+                holdUntilTurnEnds(id)
+                break
             }
+            var pieces: [ByteBuffer] = []
+            var gathered = 0
+            while gathered < room, var chunk = entry.queue.first {
+                let piece = chunk.readSlice(length: min(room - gathered, chunk.readableBytes))!
+                if chunk.readableBytes == 0 {
+                    entry.queue.removeFirst()
+                } else {
+                    entry.queue[entry.queue.startIndex] = chunk
+                }
+                pieces.append(piece)
+                gathered += piece.readableBytes
+            }
+            entry.queuedBytes -= gathered
             do {
-                handle(try session.sendData(piece, on: id, now: now()))
+                handle(try session.sendData(gathering: pieces, on: id, now: now()))
             } catch {
                 return abortLocally(id, error)
             }
-            drained += piece.readableBytes
+            drained += gathered
         }
         if entry.queue.isEmpty && entry.endQueued && !entry.endSent {
             entry.endSent = true

@@ -98,6 +98,12 @@ public enum TunnelFrame: Equatable, Sendable {
 
     // MARK: - Encoding
 
+    /// Appends the data frame of `pieces` joined, without joining them first.
+    public static func encodeData(_ pieces: some Collection<ByteBuffer>, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(Kind.data.rawValue)
+        for piece in pieces { buffer.writeImmutableBuffer(piece) }
+    }
+
     /// Appends the frame to `buffer`.
     public func encode(into buffer: inout ByteBuffer) throws {
         switch self {
@@ -113,8 +119,7 @@ public enum TunnelFrame: Equatable, Sendable {
             buffer.writeInteger(status)
             try Self.writeHeaders(headers, into: &buffer)
         case .data(let bytes):
-            buffer.writeInteger(Kind.data.rawValue)
-            buffer.writeImmutableBuffer(bytes)
+            Self.encodeData(CollectionOfOne(bytes), into: &buffer)
         case .end:
             buffer.writeInteger(Kind.end.rawValue)
         case .abort(let reason):
