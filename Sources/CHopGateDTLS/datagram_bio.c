@@ -21,12 +21,23 @@ typedef struct {
     uint8_t peer[64];      // the peer address, for cookies
     size_t peer_length;
     long mtu;
+    uint8_t *dest;         // where the next datagram goes instead of `out` (NULL when none): the caller's buffer
+    size_t dest_capacity;
+    size_t dest_used;      // the length of the datagram written there, 0 until one is
 } dgram_state;
 
 static int dgram_write(BIO *bio, const char *bytes, int length) {
     dgram_state *state = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
     if (length < 0) return -1;
+    // One datagram into the destination, saving an allocation and a copy; any further one is queued as usual
+    // (its boundary would otherwise be lost), after it in order.
+    if (state->dest != NULL && state->dest_used == 0 && state->out_count == 0 && length > 0
+        && (size_t)length <= state->dest_capacity) {
+        memcpy(state->dest, bytes, (size_t)length);
+        state->dest_used = (size_t)length;
+        return length;
+    }
     if (state->out_count == state->out_capacity) {
         size_t capacity = state->out_capacity ? state->out_capacity * 2 : 8;
         datagram *grown = realloc(state->out, capacity * sizeof(datagram));
@@ -151,6 +162,22 @@ void hg_dgram_bio_set_peer(BIO *bio, const uint8_t *bytes, size_t length) {
     dgram_state *state = BIO_get_data(bio);
     state->peer_length = length < sizeof(state->peer) ? length : sizeof(state->peer);
     memcpy(state->peer, bytes, state->peer_length);
+}
+
+void hg_dgram_bio_set_destination(BIO *bio, uint8_t *dest, size_t capacity) {
+    dgram_state *state = BIO_get_data(bio);
+    state->dest = dest;
+    state->dest_capacity = capacity;
+    state->dest_used = 0;
+}
+
+size_t hg_dgram_bio_take_destination(BIO *bio) {
+    dgram_state *state = BIO_get_data(bio);
+    size_t used = state->dest_used;
+    state->dest = NULL;
+    state->dest_capacity = 0;
+    state->dest_used = 0;
+    return used;
 }
 
 size_t hg_dgram_bio_out_count(BIO *bio) { return ((dgram_state *)BIO_get_data(bio))->out_count; }

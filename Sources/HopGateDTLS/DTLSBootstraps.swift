@@ -44,9 +44,13 @@ public struct DTLSServer: Sendable {
         // The certificate is loaded before binding, so a bad one fails here and not at the first client.
         let certificate = try configuration.certificateSource.currentCertificate()
         let context = try DTLSContext.server(certificate: certificate)
+        // Clients send runs of datagrams as one segmented write (GSO); with receive offload they arrive as one
+        // read too, and the handler cuts them apart, instead of the kernel doing it a datagram at a time.
+        let receiveOffload = configuration.receiveOffload && System.supportsUDPReceiveOffload
         let vectorRead = VectorRead(
             maximumDatagramSize: configuration.maximumDatagramSize,
-            loopbackDatagramSize: configuration.loopbackDatagramSize
+            loopbackDatagramSize: configuration.loopbackDatagramSize,
+            receiveOffload: receiveOffload
         )
         return try await DatagramBootstrap(group: group)
             // No SO_REUSEADDR: on UDP it would let a second edge bind the same port and silently take its traffic;
@@ -56,6 +60,8 @@ public struct DTLSServer: Sendable {
             .channelOption(.maxMessagesPerRead, value: 64)
             .channelOption(.datagramVectorReadMessageCount, value: vectorRead.count)
             .channelOption(.recvAllocator, value: vectorRead.allocator)
+            .channelOption(.datagramReceiveOffload, value: receiveOffload)
+            .channelOption(.datagramReceiveSegmentSize, value: receiveOffload)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = try DTLSServerHandler(
@@ -137,7 +143,8 @@ public enum DTLSClient {
     ) async throws -> (any Channel, Output) {
         let vectorRead = VectorRead(
             maximumDatagramSize: configuration.maximumDatagramSize,
-            loopbackDatagramSize: configuration.loopbackDatagramSize
+            loopbackDatagramSize: configuration.loopbackDatagramSize,
+            receiveOffload: false
         )
         return try await DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_rcvbuf), value: socketBufferSize)
@@ -162,13 +169,15 @@ public enum DTLSClient {
 /// recvmmsg: several datagrams a system call instead of one. NIO splits one read buffer between them, so it holds
 /// `count` datagrams of the largest size a peer may send (or each would be cut short): up to 32 of 1200 bytes, but
 /// only 7 of 16 KiB (loopback), which carry as much and keep the buffer, allocated afresh whenever a datagram of the
-/// last read is still held, at about 128 KiB rather than 528.
+/// last read is still held, at about 128 KiB rather than 528. With receive offload, one read may be a whole run of
+/// datagrams, up to 64 KiB: 4 such slots.
 struct VectorRead {
     let count: Int
     let allocator: FixedSizeRecvByteBufferAllocator
 
-    init(maximumDatagramSize: Int, loopbackDatagramSize: Int?) {
-        let slot = DatagramSize.receiveSlot(largest: max(maximumDatagramSize, loopbackDatagramSize ?? 0))
+    init(maximumDatagramSize: Int, loopbackDatagramSize: Int?, receiveOffload: Bool) {
+        let largest = receiveOffload ? 65_536 : max(maximumDatagramSize, loopbackDatagramSize ?? 0)
+        let slot = DatagramSize.receiveSlot(largest: largest)
         count = min(32, max(4, 128 * 1024 / slot))
         allocator = FixedSizeRecvByteBufferAllocator(capacity: count * slot)
     }

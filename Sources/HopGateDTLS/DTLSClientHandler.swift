@@ -18,6 +18,8 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
     private var lastReceived = NIODeadline.now()
     private var ticker: RepeatedTask?
     private var closeReason: DTLSCloseReason?
+    /// Runs of datagrams leave as one write each (UDP GSO): set once the handshake is done and a probe passed.
+    private var segmentationOffload = false
 
     /// - Parameters:
     ///   - handshakePromise: succeeded when records may flow, failed with a `DTLSError` saying why not.
@@ -60,8 +62,7 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if connection.state == .established {
             connection.close()
-            sendOutgoing(context)
-            context.flush()
+            flushOutgoing(context)
         }
         finish(.closedLocally)
         context.close(mode: mode, promise: promise)
@@ -78,7 +79,7 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
             handler.tick(context)
         }
         handle(connection.advance(), context: context)
-        context.flush()
+        flushOutgoing(context)
     }
 
     // MARK: - Records
@@ -92,17 +93,28 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
+        flushOutgoing(context)
         context.fireChannelReadComplete()
     }
 
+    /// Encrypts the record now; its datagram leaves at the next flush, with the others written before it, so
+    /// runs of them can go in one system call. A write with a promise leaves at once.
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         do {
             try connection.send(unwrapOutboundIn(data))
-            sendOutgoing(context, promise: promise)
+            if promise != nil { sendOutgoing(context, promise: promise) }
         } catch {
             promise?.fail(error)
         }
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        flushOutgoing(context)
+    }
+
+    private func flushOutgoing(_ context: ChannelHandlerContext) {
+        sendOutgoing(context)
+        context.flush()
     }
 
     private func handle(_ events: [DTLSConnectionEvent], context: ChannelHandlerContext) {
@@ -122,6 +134,9 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
                     fail(error, context: context)
                     return
                 }
+                if configuration.segmentationOffload, let remote {
+                    segmentationOffload = SegmentationOffloadProbe.works(toward: remote)
+                }
                 handshakePromise.succeed()
             case .record(let record):
                 context.fireChannelRead(wrapInboundOut(record))
@@ -129,7 +144,7 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
                 finish(.closedByPeer)
                 context.close(promise: nil)
             case .failed(let error):
-                context.flush()
+                flushOutgoing(context)
                 fail(error, context: context)
             }
         }
@@ -140,15 +155,17 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
             promise?.fail(DTLSError(.notEstablished, "the DTLS channel is not connected"))
             return
         }
-        let datagrams = connection.takeOutgoing(allocator: context.channel.allocator)
-        guard !datagrams.isEmpty else {
+        let runs = connection.takeOutgoing()
+        guard !runs.isEmpty else {
             promise?.succeed()
             return
         }
-        for (index, datagram) in datagrams.enumerated() {
+        for (index, run) in runs.enumerated() {
             context.write(
-                wrapOutboundOut(AddressedEnvelope(remoteAddress: remote, data: datagram)),
-                promise: index == datagrams.count - 1 ? promise : nil
+                run,
+                to: remote,
+                offloading: segmentationOffload,
+                promise: index == runs.count - 1 ? promise : nil
             )
         }
     }
@@ -190,13 +207,12 @@ public final class DTLSClientHandler: ChannelDuplexHandler {
                 )
             } else if connection.retransmitDelayMilliseconds == 0 {
                 handle(connection.handleTimeout(), context: context)
-                context.flush()
+                flushOutgoing(context)
             }
         case .established:
             if now - lastReceived > configuration.idleTimeout {
                 connection.close()
-                sendOutgoing(context)
-                context.flush()
+                flushOutgoing(context)
                 finish(.idleTimeout)
                 context.close(promise: nil)
             }

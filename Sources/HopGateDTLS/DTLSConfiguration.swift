@@ -34,6 +34,8 @@ public struct DTLSServerConfiguration: Sendable {
     /// How often the cookie secret changes (a cookie stays valid for up to twice this) and the certificate source is
     /// asked again.
     public var cookieSecretLifetime = TimeAmount.seconds(30)
+    /// Whether runs of datagrams a client sent in one segmented write (GSO) are read as one (UDP GRO, Linux).
+    public var receiveOffload = true
 
     public init(certificateSource: any DTLSCertificateSource) {
         self.certificateSource = certificateSource
@@ -51,6 +53,9 @@ public struct DTLSClientConfiguration: Sendable {
     public var loopbackDatagramSize: Int? = DatagramSize.largestRecordDatagram
     public var handshakeTimeout = TimeAmount.seconds(10)
     public var idleTimeout = TimeAmount.seconds(60)
+    /// Whether runs of equal-size datagrams may leave in one system call with UDP segmentation offload (GSO,
+    /// Linux), once a probe showed the path to the server takes it (see `SegmentationOffloadProbe`).
+    public var segmentationOffload = true
 
     public init(serverName: String, verification: DTLSServerVerification) {
         self.serverName = serverName

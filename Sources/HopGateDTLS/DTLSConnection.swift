@@ -30,6 +30,11 @@ final class DTLSConnection {
     private let serverName: String?
     /// A read buffer one maximal record large: DTLS never returns more than one record per read.
     private var readBuffer = [UInt8](repeating: 0, count: 17 * 1024)
+    /// Datagrams to send, in order: records are encrypted straight into it.
+    private var outgoing = DatagramQueue()
+    /// Room a record's datagram needs beyond the record: DTLS's 13-byte header and the cipher's explicit nonce,
+    /// tag or MAC and padding (37 bytes with AES-GCM; more with CBC suites).
+    private static let recordOverhead = 256
 
     /// A client connection to `serverName` (used for SNI and, unless pinned by fingerprint, the name check).
     init(clientContext context: DTLSContext, mtu: Int, serverName: String) throws {
@@ -146,10 +151,18 @@ final class DTLSConnection {
             )
         }
         guard record.readableBytes > 0 else { return }
+        moveQueuedDatagrams()  // whatever OpenSSL wrote before goes first
         ERR_clear_error()
-        let written = record.withUnsafeReadableBytes { bytes in
-            SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
+        var written: Int32 = 0
+        // The datagram goes straight into the outgoing queue: no allocation of its own, one copy.
+        outgoing.write(upTo: record.readableBytes + Self.recordOverhead) { space in
+            hg_dgram_bio_set_destination(bio, space.baseAddress?.assumingMemoryBound(to: UInt8.self), space.count)
+            written = record.withUnsafeReadableBytes { bytes in
+                SSL_write(ssl, bytes.baseAddress, Int32(bytes.count))
+            }
+            return hg_dgram_bio_take_destination(bio)
         }
+        moveQueuedDatagrams()
         guard written == record.readableBytes else {
             throw DTLSError(.protocolError, "OpenSSL could not encrypt a record: \(drainOpenSSLErrors())")
         }
@@ -165,9 +178,30 @@ final class DTLSConnection {
         state = .closed
     }
 
-    /// The datagrams OpenSSL produced since the last call, in order.
-    func takeOutgoing(allocator: ByteBufferAllocator) -> [ByteBuffer] {
-        takeDatagrams(from: bio, allocator: allocator)
+    /// The datagrams OpenSSL produced since the last call, in order, in runs of equal size (see `DatagramQueue`).
+    func takeOutgoing() -> [DatagramQueue.Run] {
+        moveQueuedDatagrams()
+        return outgoing.take()
+    }
+
+    /// The same, one buffer a datagram.
+    func takeOutgoingDatagrams() -> [ByteBuffer] {
+        takeOutgoing().flatMap(\.datagrams)
+    }
+
+    /// Datagrams OpenSSL wrote to the BIO's own queue (handshake flights, alerts) join the outgoing queue.
+    private func moveQueuedDatagrams() {
+        let count = hg_dgram_bio_out_count(bio)
+        guard count > 0 else { return }
+        for index in 0..<count {
+            var length = 0
+            let bytes = hg_dgram_bio_out_datagram(bio, index, &length)
+            outgoing.write(upTo: length) { space in
+                space.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: length))
+                return length
+            }
+        }
+        hg_dgram_bio_out_clear(bio)
     }
 
     // MARK: - OpenSSL calls

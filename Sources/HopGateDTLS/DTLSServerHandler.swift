@@ -48,6 +48,8 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
     private var lastCapacityWarning: NIODeadline?
     /// Whether a read cycle is under way; events fired outside one need their own read-complete.
     private var inReadCycle = false
+    /// Sessions with records encrypted but not yet written: they go at the next flush, together.
+    private var unsent: Set<DTLSSessionID> = []
 
     /// Loads the certificate now, so a bad one fails at start-up rather than at the first client.
     public convenience init(
@@ -103,7 +105,7 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         // close_notify to every peer first, so clients know at once instead of after their idle timeout.
         for id in Array(sessions.keys) { end(id, reason: .closedLocally, sendCloseNotify: true, context: context) }
-        context.flush()
+        flushOutgoing(context)
         context.close(mode: mode, promise: promise)
     }
 
@@ -121,17 +123,30 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         inReadCycle = true
         let envelope = unwrapInboundIn(data)
-        let peer = envelope.remoteAddress
+        guard let segmentSize = envelope.metadata?.segmentSize, segmentSize > 0,
+            envelope.data.readableBytes > segmentSize
+        else {
+            return receive(envelope.data, from: envelope.remoteAddress, context: context)
+        }
+        // Several datagrams read as one (receive offload): each but the last is `segmentSize` long.
+        var datagrams = envelope.data
+        while datagrams.readableBytes > 0 {
+            let datagram = datagrams.readSlice(length: min(segmentSize, datagrams.readableBytes))!
+            receive(datagram, from: envelope.remoteAddress, context: context)
+        }
+    }
+
+    private func receive(_ datagram: ByteBuffer, from peer: SocketAddress, context: ChannelHandlerContext) {
         if let id = sessionsByPeer[peer] {
-            receive(envelope.data, for: id, context: context)
+            receive(datagram, for: id, context: context)
         } else {
-            receiveFromUnknownPeer(envelope.data, peer: peer, context: context)
+            receiveFromUnknownPeer(datagram, peer: peer, context: context)
         }
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         inReadCycle = false
-        context.flush()
+        flushOutgoing(context)
         context.fireChannelReadComplete()
     }
 
@@ -280,7 +295,12 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
             }
             do {
                 try session.connection.send(record)
-                sendOutgoing(of: session, context: context, promise: promise)
+                // Its datagram leaves at the next flush, with the others written before it; with a promise, now.
+                if promise != nil {
+                    sendOutgoing(of: session, context: context, promise: promise)
+                } else {
+                    unsent.insert(id)
+                }
             } catch {
                 promise?.fail(error)
             }
@@ -290,24 +310,34 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
         }
     }
 
+    public func flush(context: ChannelHandlerContext) {
+        flushOutgoing(context)
+    }
+
+    private func flushOutgoing(_ context: ChannelHandlerContext) {
+        for id in unsent {
+            if let session = sessions[id] { sendOutgoing(of: session, context: context) }
+        }
+        unsent.removeAll(keepingCapacity: true)
+        context.flush()
+    }
+
     private func sendOutgoing(
         of session: Session,
         context: ChannelHandlerContext,
         promise: EventLoopPromise<Void>? = nil
     ) {
-        let datagrams = session.connection.takeOutgoing(allocator: context.channel.allocator)
-        guard !datagrams.isEmpty else {
+        let runs = session.connection.takeOutgoing()
+        guard !runs.isEmpty else {
             promise?.succeed()
             return
         }
-        let largest = datagrams.map(\.readableBytes).max() ?? 0
+        let largest = runs.map { $0.segmentSize ?? $0.bytes.readableBytes }.max() ?? 0
         statistics.update { $0.largestDatagramSent = max($0.largestDatagramSent, largest) }
-        for (index, datagram) in datagrams.enumerated() {
-            let last = index == datagrams.count - 1
-            context.write(
-                wrapOutboundOut(AddressedEnvelope(remoteAddress: session.peer, data: datagram)),
-                promise: last ? promise : nil
-            )
+        for (index, run) in runs.enumerated() {
+            // One datagram a write: the edge's sessions share one socket, and a failed offloaded write (EIO on a
+            // path that cannot take it) would close it for all of them.
+            context.write(run, to: session.peer, offloading: false, promise: index == runs.count - 1 ? promise : nil)
         }
     }
 
@@ -358,7 +388,7 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
             dtlsContext.rotateCookieSecret()
             refreshCertificate()
         }
-        context.flush()
+        flushOutgoing(context)
     }
 
     /// Uses a changed certificate for new sessions; running sessions keep theirs.

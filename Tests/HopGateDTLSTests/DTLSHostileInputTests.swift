@@ -28,7 +28,7 @@ import Testing
         /// The first flight (a ClientHello without a cookie), not sent.
         func firstFlight() -> [[UInt8]] {
             _ = connection.advance()
-            return connection.takeOutgoing(allocator: ByteBufferAllocator()).map { Array(buffer: $0) }
+            return connection.takeOutgoingDatagrams().map { Array(buffer: $0) }
         }
 
         func handshake() async throws {
@@ -52,7 +52,7 @@ import Testing
         func seal(_ text: String) throws -> [UInt8] {
             try connection.send(ByteBuffer(string: text))
             return try #require(
-                connection.takeOutgoing(allocator: ByteBufferAllocator()).first.map { Array(buffer: $0) }
+                connection.takeOutgoingDatagrams().first.map { Array(buffer: $0) }
             )
         }
 
@@ -67,7 +67,7 @@ import Testing
         }
 
         func flush() {
-            for datagram in connection.takeOutgoing(allocator: ByteBufferAllocator()) {
+            for datagram in connection.takeOutgoingDatagrams() {
                 sent.append(Array(buffer: datagram))
                 socket.send(Array(buffer: datagram))
             }
@@ -124,6 +124,30 @@ import Testing
         client.socket.send(try client.seal("after nothing"))
         #expect(await client.receiveRecord() == "after nothing")
         #expect(server.statistics.sessionsEstablished == 1)
+        await server.stop()
+    }
+
+    @Test func datagramsSentAsOneSegmentedWriteArriveAsEach() async throws {
+        try #require(System.supportsUDPSegmentationOffload)
+        let server = try await EchoServer()
+        // From a stranger, three datagrams read as one (receive offload) still count as three.
+        let stranger = try UDPSocket(connectingTo: server.port)
+        let unknownBefore = server.statistics.droppedFromUnknownPeers
+        #expect(stranger.sendSegmented([[UInt8](repeating: 1, count: 40), [UInt8](repeating: 2, count: 40), [3]]))
+        for _ in 0..<100 where server.statistics.droppedFromUnknownPeers < unknownBefore + 3 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(server.statistics.droppedFromUnknownPeers == unknownBefore + 3)
+        // From a session, each record of the run is read, in order.
+        let client = try ManualClient(port: server.port)
+        try await client.handshake()
+        #expect(await client.receiveRecord() == EchoServer.greeting)
+        let records = try ["first record", "other record", "short"].map { try client.seal($0) }
+        #expect(client.socket.sendSegmented(records))
+        #expect(await client.receiveRecord() == "first record")
+        #expect(await client.receiveRecord() == "other record")
+        #expect(await client.receiveRecord() == "short")
         await server.stop()
     }
 

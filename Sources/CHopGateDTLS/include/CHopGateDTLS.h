@@ -30,6 +30,11 @@ BIO *hg_dgram_bio_new(long mtu);
 void hg_dgram_bio_feed(BIO *bio, const uint8_t *bytes, size_t length);
 /// Sets the peer address bytes that cookies are computed over.
 void hg_dgram_bio_set_peer(BIO *bio, const uint8_t *bytes, size_t length);
+/// The next datagram written goes into `dest` (at most `capacity` bytes) rather than the queue, if it is the first
+/// since the queue was cleared and fits; hg_dgram_bio_take_destination says its length (0 if none went there) and
+/// forgets `dest`. Datagrams after it are queued as usual.
+void hg_dgram_bio_set_destination(BIO *bio, uint8_t *dest, size_t capacity);
+size_t hg_dgram_bio_take_destination(BIO *bio);
 size_t hg_dgram_bio_out_count(BIO *bio);
 /// The index-th queued outgoing datagram; valid until hg_dgram_bio_out_clear.
 const uint8_t *hg_dgram_bio_out_datagram(BIO *bio, size_t index, size_t *length);
