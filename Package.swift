@@ -210,6 +210,7 @@ let package = Package(
             dependencies: [
                 "HopGateEdge", "HopGateStore", "HopGateTunnel", "HopGateTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -30,6 +30,16 @@ import Testing
         #expect(try TunnelFrame(decoding: frame.encoded()) == frame)
     }
 
+    @Test func textThatIsNotUTF8IsRefusedNotRepaired() throws {
+        // A response head with one header: "x-name" and a value whose bytes are set below.
+        var frame = try TunnelFrame.responseHead(status: 200, headers: [HeaderField("x-name", "ab")]).encoded()
+        let valueAt = frame.writerIndex - 2
+        frame.setBytes([0xC3, 0x28], at: valueAt)  // a two-byte sequence cut short
+        #expect(throws: (any Error).self) { try TunnelFrame(decoding: frame) }
+        frame.setBytes([0xC3, 0xA9], at: valueAt)  // é
+        #expect(try TunnelFrame(decoding: frame) == .responseHead(status: 200, headers: [HeaderField("x-name", "é")]))
+    }
+
     @Test func headBlocksOverTheLimitAbortWithTheirOwnReason() throws {
         let limits = FrameLimits(maximumHeaderBytes: 1000, maximumHeaderCount: 10)
         let big = TunnelFrame.responseHead(

@@ -19,19 +19,19 @@ public enum ProxyHeaders {
 
     /// `headers` without hop-by-hop fields and those the Connection header names. An upgrade request keeps its
     /// `Connection: upgrade` and `Upgrade`, since the local service must see them.
+    ///
+    /// Removes from a copy rather than adding to a new set: every `add` checks its name, and a head's headers are
+    /// mostly kept (callgrind: building anew was 2.6% of the edge's instructions per request).
     static func removingHopByHop(_ headers: HTTPHeaders, keepingUpgrade: Bool = false) -> HTTPHeaders {
-        let named = Set(
-            headers["connection"].flatMap { $0.split(separator: ",") }.map {
-                $0.trimmingWhitespace().lowercased()
+        var result = headers
+        for value in headers["connection"] {
+            for token in value.split(separator: ",") {
+                let name = token.trimmingWhitespace()
+                if keepingUpgrade && name.lowercased() == "upgrade" { continue }
+                result.remove(name: name)
             }
-        )
-        var result = HTTPHeaders()
-        for (name, value) in headers {
-            let lower = name.lowercased()
-            if keepingUpgrade && (lower == "upgrade") { result.add(name: name, value: value) }
-            if hopByHop.contains(lower) || named.contains(lower) { continue }
-            result.add(name: name, value: value)
         }
+        for name in hopByHop where !(keepingUpgrade && name == "upgrade") { result.remove(name: name) }
         if keepingUpgrade { result.add(name: "Connection", value: "upgrade") }
         return result
     }
