@@ -12,9 +12,11 @@ import Testing
             ("Upgrade", "websocket"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
         ])
         let kept = ProxyHeaders.removingHopByHop(headers)
-        #expect(kept.map { "\($0.name): \($0.value)" } == [
-            "Content-Type: text/plain", "ETag: \"1\"", "Set-Cookie: a=1", "Set-Cookie: b=2",
-        ])
+        #expect(
+            kept.map { "\($0.name): \($0.value)" } == [
+                "Content-Type: text/plain", "ETag: \"1\"", "Set-Cookie: a=1", "Set-Cookie: b=2",
+            ]
+        )
     }
 
     @Test func anUpgradeKeepsItsUpgradeAndConnectionUpgrade() {
@@ -23,9 +25,11 @@ import Testing
             ("Sec-WebSocket-Key", "abc"),
         ])
         let kept = ProxyHeaders.removingHopByHop(headers, keepingUpgrade: true)
-        #expect(kept.map { "\($0.name): \($0.value)" } == [
-            "Host: app.example.com", "Upgrade: websocket", "Sec-WebSocket-Key: abc", "Connection: upgrade",
-        ])
+        #expect(
+            kept.map { "\($0.name): \($0.value)" } == [
+                "Host: app.example.com", "Upgrade: websocket", "Sec-WebSocket-Key: abc", "Connection: upgrade",
+            ]
+        )
     }
 
     @Test func forwardingHeadersReplaceTheClientsClaims() {
@@ -38,9 +42,11 @@ import Testing
             trust: .none,
             isUpgrade: false
         )
-        #expect(forwarded.map { "\($0.name): \($0.value)" } == [
-            "Accept: */*", "X-Forwarded-For: 203.0.113.9", "X-Forwarded-Proto: https",
-            "X-Forwarded-Host: app.example.com", "Forwarded: for=203.0.113.9;host=\"app.example.com\";proto=https",
-        ])
+        #expect(
+            forwarded.map { "\($0.name): \($0.value)" } == [
+                "Accept: */*", "X-Forwarded-For: 203.0.113.9", "X-Forwarded-Proto: https",
+                "X-Forwarded-Host: app.example.com", "Forwarded: for=203.0.113.9;host=\"app.example.com\";proto=https",
+            ]
+        )
     }
 }
