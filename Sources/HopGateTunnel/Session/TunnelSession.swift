@@ -350,8 +350,7 @@ public final class TunnelSession {
         }
         try exchange.machine.sendData(count: count)
         exchanges[id.stream] = exchange
-        var message = ByteBuffer()
-        message.reserveCapacity(9 + count)
+        var message = ByteBufferAllocator().buffer(capacity: 9 + count)
         message.writeInteger(id.sequence)
         message.writeInteger(UInt32(1 + count))  // the frame's length: its type, then the bytes
         TunnelFrame.encodeData(pieces, into: &message)
@@ -434,9 +433,8 @@ public final class TunnelSession {
     /// length and frame), so a small response's head, body and end travel in one packet. Throws
     /// `.headersTooLarge` when it would not fit one message.
     static func message(_ frame: TunnelFrame, sequence: UInt32) throws -> ByteBuffer {
-        var buffer = ByteBuffer()
-        // Sized at once for a data frame: growing by doubling would copy a 64 KiB body several times.
-        if case .data(let bytes) = frame { buffer.reserveCapacity(9 + bytes.readableBytes) }
+        // Sized at once: growing by doubling would copy a 64 KiB body several times, and a head a few.
+        var buffer = ByteBufferAllocator().buffer(capacity: 8 + frame.encodedSizeEstimate)
         buffer.writeInteger(sequence)
         buffer.writeInteger(UInt32(0))  // the length, written once the frame is
         do {
