@@ -1,4 +1,5 @@
 import FoundationEssentials
+import HopGateCore
 import HopGateTunnel
 import Logging
 import NIOCore
@@ -269,12 +270,12 @@ private final class LocalExchange: @unchecked Sendable {
         responseKeepAlive = head.isKeepAlive
         let switching = head.status.code == 101 && isUpgradeRequest
         var fields: [HeaderField] = []
+        fields.reserveCapacity(head.headers.count)
         for (name, value) in head.headers {
-            let lower = name.lowercased()
             // A 101 keeps what it switches to (Upgrade) and says so (Connection: upgrade).
-            if switching && (lower == "upgrade" || lower == "connection") {
+            if switching && (name.equalsLowercaseASCII("upgrade") || name.equalsLowercaseASCII("connection")) {
                 fields.append(HeaderField(name, value))
-            } else if !Self.hopByHop.contains(lower) {
+            } else if !Self.hopByHop.contains(where: { name.equalsLowercaseASCII($0) }) {
                 fields.append(HeaderField(name, value))
             }
         }
@@ -337,7 +338,7 @@ private final class LocalExchange: @unchecked Sendable {
         channel?.close(promise: nil)
     }
 
-    static let hopByHop: Set<String> = [
+    static let hopByHop = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
     ]
 }
