@@ -32,21 +32,56 @@ import Testing
         )
     }
 
-    @Test func forwardingHeadersReplaceTheClientsClaims() {
-        let headers = HTTPHeaders([("X-Forwarded-For", "6.6.6.6"), ("Forwarded", "for=6.6.6.6"), ("Accept", "*/*")])
-        let forwarded = ProxyHeaders.forwardedRequestHeaders(
-            headers,
+    private func fields(
+        _ headers: [(String, String)],
+        trust: ProxyHeaders.Trust = .none,
+        isUpgrade: Bool = false
+    ) -> [String] {
+        ProxyHeaders.tunnelRequestFields(
+            HTTPHeaders(headers),
             clientAddress: "203.0.113.9",
             host: "app.example.com",
             scheme: "https",
-            trust: .none,
-            isUpgrade: false
-        )
+            trust: trust,
+            isUpgrade: isUpgrade
+        ).map { "\($0.name): \($0.value)" }
+    }
+
+    private let forwarding = [
+        "X-Forwarded-For: 203.0.113.9", "X-Forwarded-Proto: https", "X-Forwarded-Host: app.example.com",
+        "Forwarded: for=203.0.113.9;host=\"app.example.com\";proto=https",
+    ]
+
+    @Test func forwardingHeadersReplaceTheClientsClaims() {
+        let sent = fields([("X-Forwarded-For", "6.6.6.6"), ("forwarded", "for=6.6.6.6"), ("Accept", "*/*")])
+        #expect(sent == ["Accept: */*"] + forwarding + ["Content-Length: 0"])
+    }
+
+    @Test func trustedForwardingHeadersAreAppendedTo() {
+        let sent = fields([("X-Forwarded-For", "10.0.0.1"), ("Forwarded", "for=10.0.0.1")], trust: .all)
+        #expect(sent[0] == "X-Forwarded-For: 10.0.0.1, 203.0.113.9")
+        #expect(sent[3] == "Forwarded: for=10.0.0.1, for=203.0.113.9;host=\"app.example.com\";proto=https")
+    }
+
+    @Test func theRequestsFramingIsWhatTheClientNeeds() {
+        // A length stays; Expect goes (the edge answered it); hop-by-hop and Connection-named fields go.
         #expect(
-            forwarded.map { "\($0.name): \($0.value)" } == [
-                "Accept: */*", "X-Forwarded-For: 203.0.113.9", "X-Forwarded-Proto: https",
-                "X-Forwarded-Host: app.example.com", "Forwarded: for=203.0.113.9;host=\"app.example.com\";proto=https",
-            ]
+            fields([("Content-Length", "5"), ("Expect", "100-continue"), ("Connection", "X-Hop"), ("x-hop", "1")])
+                == ["Content-Length: 5"] + forwarding
         )
+        // Chunked: the length goes beside it, and the client re-frames the body.
+        #expect(fields([("Transfer-Encoding", "chunked"), ("Content-Length", "5")]) == forwarding)
+        // A length named by Connection stays: the body's framing is not the connection's to drop.
+        #expect(
+            fields([("Connection", "content-length"), ("Content-Length", "5")]) == ["Content-Length: 5"] + forwarding
+        )
+    }
+
+    @Test func anUpgradeRequestKeepsItsUpgrade() {
+        let sent = fields(
+            [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", "k")],
+            isUpgrade: true
+        )
+        #expect(sent == ["Upgrade: websocket", "Sec-WebSocket-Key: k", "Connection: upgrade"] + forwarding)
     }
 }

@@ -79,6 +79,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     private var readPending = false
     /// A flush is queued behind the events already waiting on the loop.
     private var flushScheduled = false
+    private var cachedClientAddress: String?
     /// Closes a connection whose request head does not arrive in time, or that idles between requests.
     private var idleTimer: Scheduled<Void>?
 
@@ -335,30 +336,29 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     }
 
     private func tunnelHead(for request: Proxied, path: String, context: ChannelHandlerContext) -> TunnelFrame {
-        let isUpgrade = request.isUpgrade
-        var headers = ProxyHeaders.forwardedRequestHeaders(
-            request.head.headers,
-            clientAddress: context.channel.remoteAddress?.ipAddress ?? "unknown",
-            host: request.head.headers["host"].first ?? request.host,
-            scheme: environment.scheme,
-            trust: environment.settings.trust,
-            isUpgrade: isUpgrade
-        )
-        headers.remove(name: "expect")
-        if request.head.headers["transfer-encoding"].first != nil {
-            // The body arrives unframed through the tunnel; the client re-frames it (chunked) for the local service.
-            headers.remove(name: "content-length")
-        } else if headers["content-length"].isEmpty && !isUpgrade {
-            // No body: saying so keeps the client from framing one.
-            headers.add(name: "Content-Length", value: "0")
-        }
+        let host = request.head.headers.first(name: "host") ?? request.host
         return .requestHead(
             method: request.head.method.rawValue,
             scheme: environment.scheme,
-            authority: request.head.headers["host"].first ?? request.host,
+            authority: host,
             path: path,
-            headers: headers.map { HeaderField($0.name, $0.value) }
+            headers: ProxyHeaders.tunnelRequestFields(
+                request.head.headers,
+                clientAddress: clientAddress(context),
+                host: host,
+                scheme: environment.scheme,
+                trust: environment.settings.trust,
+                isUpgrade: request.isUpgrade
+            )
         )
+    }
+
+    /// The browser's address as text, worked out once per connection (NIO formats it anew on every call).
+    private func clientAddress(_ context: ChannelHandlerContext) -> String {
+        if let cachedClientAddress { return cachedClientAddress }
+        let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        cachedClientAddress = address
+        return address
     }
 
     private func receiveBody(_ bytes: ByteBuffer) {
@@ -613,7 +613,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         guard let context else { return }
         state = .discarding(closeAfter: false)
         pauseReads()
-        let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        let peer = clientAddress(context)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let started = NIODeadline.now()
         context.eventLoop.makeFutureWithTask {

@@ -1,4 +1,5 @@
 import HopGateCore
+import HopGateTunnel
 import NIOHTTP1
 
 /// The header rewriting a reverse proxy owes both sides (RFC 9110 §7.6.1, RFC 7239), as pure functions.
@@ -44,31 +45,78 @@ public enum ProxyHeaders {
         return result
     }
 
-    /// The request headers to send through the tunnel: hop-by-hop removed, and the forwarding headers set for the
-    /// browser at `clientAddress` that asked for `host` over `scheme`.
-    static func forwardedRequestHeaders(
+    /// The request header fields to send through the tunnel, in order: hop-by-hop fields and those Connection
+    /// names removed (an upgrade keeps `Upgrade` and says `Connection: upgrade`), Expect removed (the edge answers
+    /// it), Content-Length removed beside Transfer-Encoding (the client re-frames the body), and the forwarding
+    /// headers set for the browser at `clientAddress` that asked for `host` over `scheme`; a request that says
+    /// nothing of a body gets `Content-Length: 0`.
+    ///
+    /// Straight from the browser's headers to the tunnel's fields in two passes, rather than by editing an
+    /// `HTTPHeaders` (each remove a scan, each add a check of its name): that was 5% of the edge's instructions per
+    /// request (callgrind).
+    static func tunnelRequestFields(
         _ headers: HTTPHeaders,
         clientAddress: String,
         host: String,
         scheme: String,
         trust: Trust,
         isUpgrade: Bool
-    ) -> HTTPHeaders {
-        var result = removingHopByHop(headers, keepingUpgrade: isUpgrade)
-        let priorFor = trust == .all ? headers["x-forwarded-for"].joined(separator: ", ") : ""
-        let priorForwarded = trust == .all ? headers["forwarded"].joined(separator: ", ") : ""
-        for name in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"] {
-            result.remove(name: name)
+    ) -> [HeaderField] {
+        var named: [String] = []
+        var priorFor: [String] = []
+        var priorForwarded: [String] = []
+        var hasTransferEncoding = false
+        for (name, value) in headers {
+            if name.equalsLowercaseASCII("connection") {
+                for token in value.split(separator: ",") { named.append(token.trimmingWhitespace().lowercased()) }
+            } else if name.equalsLowercaseASCII("transfer-encoding") {
+                hasTransferEncoding = true
+            } else if trust == .all && name.equalsLowercaseASCII("x-forwarded-for") {
+                priorFor.append(value)
+            } else if trust == .all && name.equalsLowercaseASCII("forwarded") {
+                priorForwarded.append(value)
+            }
         }
-        result.add(name: "X-Forwarded-For", value: priorFor.isEmpty ? clientAddress : "\(priorFor), \(clientAddress)")
-        result.add(name: "X-Forwarded-Proto", value: scheme)
-        result.add(name: "X-Forwarded-Host", value: host)
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(headers.count + 6)
+        for (name, value) in headers {
+            let keptUpgrade = isUpgrade && name.equalsLowercaseASCII("upgrade")
+            if !keptUpgrade {
+                if hopByHop.contains(where: { name.equalsLowercaseASCII($0) }) { continue }
+                // Content-Length frames the body the edge forwards: dropping it because Connection names it would
+                // leave the local service to find the body's end on its own (request smuggling).
+                if named.contains(where: { name.equalsLowercaseASCII($0) })
+                    && !name.equalsLowercaseASCII("content-length")
+                {
+                    continue
+                }
+            }
+            if forwarding.contains(where: { name.equalsLowercaseASCII($0) }) || name.equalsLowercaseASCII("expect") {
+                continue
+            }
+            if hasTransferEncoding && name.equalsLowercaseASCII("content-length") { continue }
+            fields.append(HeaderField(name, value))
+        }
+        if isUpgrade { fields.append(HeaderField("Connection", "upgrade")) }
+        let forwardedFor = priorFor.isEmpty ? clientAddress : (priorFor + [clientAddress]).joined(separator: ", ")
+        fields.append(HeaderField("X-Forwarded-For", forwardedFor))
+        fields.append(HeaderField("X-Forwarded-Proto", scheme))
+        fields.append(HeaderField("X-Forwarded-Host", host))
         // RFC 7239: an IPv6 address is quoted and bracketed.
         let node = clientAddress.contains(":") ? "\"[\(clientAddress)]\"" : clientAddress
-        let element = "for=\(node);host=\"\(host)\";proto=\(scheme)"
-        result.add(name: "Forwarded", value: priorForwarded.isEmpty ? element : "\(priorForwarded), \(element)")
-        return result
+        let element = "for=" + node + ";host=\"" + host + "\";proto=" + scheme
+        let forwarded = priorForwarded.isEmpty ? element : (priorForwarded + [element]).joined(separator: ", ")
+        fields.append(HeaderField("Forwarded", forwarded))
+        if !hasTransferEncoding && !isUpgrade
+            && !fields.contains(where: { $0.name.equalsLowercaseASCII("content-length") })
+        {
+            fields.append(HeaderField("Content-Length", "0"))
+        }
+        return fields
     }
+
+    /// The forwarding headers the edge sets itself.
+    private static let forwarding = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"]
 
     /// Why a request's framing is ambiguous (request smuggling, RFC 9112 §6.3), or nil when it is sound.
     static func framingProblem(_ headers: HTTPHeaders) -> String? {
