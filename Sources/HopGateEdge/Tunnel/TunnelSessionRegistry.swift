@@ -44,21 +44,25 @@ public final class TunnelSessionRegistry: Sendable {
     )
         -> [EdgeTunnelSession]
     {
-        let ranked = rankedCandidates(domain: domain, path: path).filter { session in
-            !excluded.contains { $0 === session }
-        }
-        return ranked.filter { !$0.isSuspect } + ranked.filter(\.isSuspect)
+        let ranked = rankedCandidates(domain: domain, path: path)
+        // The usual case, one session and nothing to exclude, without the filtering's arrays: this runs for every
+        // request.
+        if ranked.count <= 1 && excluded.isEmpty { return ranked }
+        let kept = ranked.filter { session in !excluded.contains { $0 === session } }
+        return kept.filter { !$0.isSuspect } + kept.filter(\.isSuspect)
     }
 
     private func rankedCandidates(domain: String, path: String) -> [EdgeTunnelSession] {
         state.withLock { state in
             guard let sessions = state.byDomain[domain], !sessions.isEmpty else { return [] }
+            if sessions.count == 1 {
+                return Self.longestPrefix(of: sessions[0], serving: path) == nil ? [] : sessions
+            }
             let start = state.nextPick[domain, default: 0] % sessions.count
             state.nextPick[domain] = start + 1
             let rotated = Array(sessions[start...] + sessions[..<start])
             let scored: [(session: EdgeTunnelSession, length: Int)] = rotated.compactMap { session in
-                let best = session.pathPrefixes.filter { Self.path(path, isUnder: $0) }.map(\.count).max()
-                return best.map { (session, $0) }
+                Self.longestPrefix(of: session, serving: path).map { (session, $0) }
             }
             // A stable sort keeps the rotation among equals.
             return scored.enumerated().sorted { left, right in
@@ -68,12 +72,22 @@ public final class TunnelSessionRegistry: Sendable {
         }
     }
 
-    /// `/admin` serves `/admin`, `/admin/x` and `/admin?q`, but not `/administrator`.
+    /// The length of the longest of the session's path prefixes that serves `path`, or nil if none does.
+    private static func longestPrefix(of session: EdgeTunnelSession, serving path: String) -> Int? {
+        var best: Int?
+        for prefix in session.pathPrefixes where Self.path(path, isUnder: prefix) {
+            best = max(best ?? 0, prefix.utf8.count)
+        }
+        return best
+    }
+
+    /// `/admin` serves `/admin`, `/admin/x` and `/admin?q`, but not `/administrator`. Compared as UTF-8 bytes
+    /// (counting characters would segment graphemes on every request).
     static func path(_ path: String, isUnder prefix: String) -> Bool {
-        guard path.hasPrefix(prefix) else { return false }
-        if prefix.hasSuffix("/") || path.count == prefix.count { return true }
-        let next = path[path.index(path.startIndex, offsetBy: prefix.count)]
-        return next == "/" || next == "?"
+        guard path.utf8.starts(with: prefix.utf8) else { return false }
+        if prefix.utf8.last == UInt8(ascii: "/") || path.utf8.count == prefix.utf8.count { return true }
+        let next = path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: prefix.utf8.count)]
+        return next == UInt8(ascii: "/") || next == UInt8(ascii: "?")
     }
 
     /// Ends every session of `domain` (it was unregistered, or its key rotated). Returns how many there were.
