@@ -84,4 +84,28 @@ import Testing
         )
         #expect(sent == ["Upgrade: websocket", "Sec-WebSocket-Key: k", "Connection: upgrade"] + forwarding)
     }
+
+    @Test func theHostIsTheNameWithoutPortOrTrailingDot() {
+        func host(_ value: String?, uri: String = "/") -> String? {
+            var headers = HTTPHeaders()
+            if let value { headers.add(name: "Host", value: value) }
+            return ProxyHeaders.host(of: HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: headers))
+        }
+        #expect(host("App.Example.COM") == "app.example.com")
+        #expect(host("app.example.com:8443") == "app.example.com")
+        #expect(host("app.example.com.") == "app.example.com")
+        #expect(host("[2001:db8::1]:443") == "[2001:db8::1]")
+        #expect(host("[2001:db8::1]") == "[2001:db8::1]")
+        #expect(host("") == nil)
+        #expect(host(nil, uri: "https://Other.Example:8443/x?y") == "other.example")
+        #expect(host(nil) == nil)
+    }
+
+    @Test func theTargetIsThePathAndQueryInEitherForm() {
+        #expect(HTTPProxyHandler.originForm("/a/b?c=1") == "/a/b?c=1")
+        #expect(HTTPProxyHandler.originForm("") == "/")
+        #expect(HTTPProxyHandler.originForm("https://app.example.com/a?b") == "/a?b")
+        #expect(HTTPProxyHandler.originForm("https://app.example.com?b") == "/?b")
+        #expect(HTTPProxyHandler.originForm("https://app.example.com") == "/")
+    }
 }

@@ -145,12 +145,14 @@ public enum ProxyHeaders {
             authority = String(head.uri[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" })
         }
         guard var name = authority?.lowercased(), !name.isEmpty else { return nil }
-        if name.hasPrefix("[") {
+        // Searched as bytes: the separators are ASCII, and walking characters costs grapheme segmentation.
+        if name.utf8.first == UInt8(ascii: "[") {
             // An IPv6 literal: keep the brackets, drop the port.
-            if let close = name.firstIndex(of: "]") { name = String(name[...close]) }
-        } else if let colon = name.lastIndex(of: ":") {
+            if let close = name.utf8.firstIndex(of: UInt8(ascii: "]")) { name = String(name[...close]) }
+        } else if let colon = name.utf8.lastIndex(of: UInt8(ascii: ":")) {
             name = String(name[..<colon])
         }
-        return name.hasSuffix(".") ? String(name.dropLast()) : name
+        if name.utf8.last == UInt8(ascii: ".") { name = String(name[..<name.utf8.index(before: name.utf8.endIndex)]) }
+        return name
     }
 }
