@@ -600,17 +600,17 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         if case .discarding(let close) = state { discarding = close }
         // An HTTP/2 stream ends with its response; closing it would cancel what is still queued.
         let closeAfter = request.head.version.major == 1 && (!request.head.isKeepAlive || discarding)
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        promise.futureResult.whenComplete { _ in
-            let handler = loopBound.value
-            if closeAfter {
-                handler.context?.close(promise: nil)
-            } else {
-                handler.armIdleTimer(handler.environment.settings.idleTimeout)
-            }
+        if closeAfter {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+        } else {
+            // The idle wait starts now rather than once the end is written: the same to a millisecond, without a
+            // promise for every response.
+            armIdleTimer(environment.settings.idleTimeout)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
         resumeReads()
         logAccess(request, status: request.status, note: nil)
     }
