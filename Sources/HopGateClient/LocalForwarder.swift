@@ -213,7 +213,11 @@ private final class LocalExchange: @unchecked Sendable {
             .channelOption(.recvAllocator, value: localReadAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    // NIO's client handlers, with HopGate's own request encoder (see LocalRequestEncoder).
+                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)
+                    try channel.pipeline.syncOperations.addHandlers([
+                        LocalRequestEncoder(), ByteToMessageHandler(decoder),
+                    ])
                 }
             }
             .connect(host: target.host, port: target.port)
@@ -390,8 +394,7 @@ private final class LocalResponseHandler: ChannelInboundHandler, RemovableChanne
         do {
             try pipeline.addHandler(LocalRawHandler(owner: owner), position: .before(self))
             // Removal completes at once on the loop; the futures say nothing more.
-            _ = pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self))
-            _ = pipeline.removeHandler(try pipeline.handler(type: NIOHTTPRequestHeadersValidator.self))
+            _ = pipeline.removeHandler(try pipeline.handler(type: LocalRequestEncoder.self))
             _ = pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
             _ = pipeline.removeHandler(self)
             owner.switched()

@@ -174,29 +174,38 @@ public enum TunnelFrame: Equatable, Sendable {
         for field in headers { size += try shortStringSize(field.name) + shortStringSize(field.value) }
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var at = 0
-            func put(_ value: Int) {
-                out[at] = UInt8(truncatingIfNeeded: value >> 8)
-                out[at + 1] = UInt8(truncatingIfNeeded: value)
-                at += 2
-            }
-            func put(_ string: String) {
-                var string = string
-                string.withUTF8 { bytes in
-                    put(bytes.count)
-                    UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + bytes.count)]).copyMemory(
-                        from: UnsafeRawBufferPointer(bytes)
-                    )
-                    at += bytes.count
-                }
-            }
-            for string in strings { put(string) }
-            put(headers.count)
+            for string in strings { putShortString(string, into: out, at: &at) }
+            putLength(headers.count, into: out, at: &at)
             for field in headers {
-                put(field.name)
-                put(field.value)
+                putShortString(field.name, into: out, at: &at)
+                putShortString(field.value, into: out, at: &at)
             }
             return at
         }
+    }
+
+    /// Writes a 16-bit big-endian length at `offset` and moves past it. Functions of their own rather than nested
+    /// ones: those capture the offset, and each access to a captured variable is checked at run time.
+    private static func putLength(_ value: Int, into out: UnsafeMutableRawBufferPointer, at offset: inout Int) {
+        out[offset] = UInt8(truncatingIfNeeded: value >> 8)
+        out[offset + 1] = UInt8(truncatingIfNeeded: value)
+        offset += 2
+    }
+
+    /// Writes `string` behind its 16-bit length at `offset` and moves past it.
+    private static func putShortString(_ string: String, into out: UnsafeMutableRawBufferPointer, at offset: inout Int)
+    {
+        var string = string
+        let start = offset
+        let count = string.withUTF8 { bytes in
+            out[start] = UInt8(truncatingIfNeeded: bytes.count >> 8)
+            out[start + 1] = UInt8(truncatingIfNeeded: bytes.count)
+            UnsafeMutableRawBufferPointer(rebasing: out[(start + 2)..<(start + 2 + bytes.count)]).copyMemory(
+                from: UnsafeRawBufferPointer(bytes)
+            )
+            return bytes.count
+        }
+        offset += 2 + count
     }
 
     private static func shortStringSize(_ string: String) throws -> Int {

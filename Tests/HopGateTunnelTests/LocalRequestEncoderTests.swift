@@ -1,0 +1,88 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+@testable import HopGateClient
+
+/// The client's HTTP/1.1 request encoder, byte for byte, and what it refuses.
+@Suite struct LocalRequestEncoderTests {
+    private func written(_ channel: EmbeddedChannel) throws -> String {
+        var text = ""
+        while let data = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(let buffer) = data else { continue }
+            text += String(buffer: buffer)
+        }
+        return text
+    }
+
+    private func head(
+        _ headers: [(String, String)],
+        method: HTTPMethod = .GET,
+        uri: String = "/a?b=1"
+    )
+        -> HTTPRequestHead
+    {
+        HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders(headers))
+    }
+
+    @Test func aRequestWithALengthIsItsHeadThenItsBytes() throws {
+        let channel = EmbeddedChannel(handler: LocalRequestEncoder())
+        try channel.writeOutbound(
+            HTTPClientRequestPart.head(head([("Host", "app"), ("Content-Length", "3")], method: .POST))
+        )
+        try channel.writeOutbound(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: "abc"))))
+        try channel.writeOutbound(HTTPClientRequestPart.end(nil))
+        #expect(try written(channel) == "POST /a?b=1 HTTP/1.1\r\nHost: app\r\nContent-Length: 3\r\n\r\nabc")
+        _ = try channel.finish()
+    }
+
+    @Test func aChunkedBodyIsFramedAndEnded() throws {
+        let channel = EmbeddedChannel(handler: LocalRequestEncoder())
+        try channel.writeOutbound(HTTPClientRequestPart.head(head([("Transfer-Encoding", "chunked")], method: .PUT)))
+        try channel.writeOutbound(
+            HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: String(repeating: "x", count: 26))))
+        )
+        try channel.writeOutbound(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer())))
+        try channel.writeOutbound(HTTPClientRequestPart.end(nil))
+        let expected =
+            "PUT /a?b=1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\n"
+            + String(repeating: "x", count: 26) + "\r\n0\r\n\r\n"
+        #expect(try written(channel) == expected)
+        // The next request on the connection starts unchunked again.
+        try channel.writeOutbound(HTTPClientRequestPart.head(head([("Content-Length", "1")])))
+        try channel.writeOutbound(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: "y"))))
+        #expect(try written(channel) == "GET /a?b=1 HTTP/1.1\r\nContent-Length: 1\r\n\r\ny")
+        _ = try channel.finish()
+    }
+
+    @Test func theEncoderWritesWhatNIOsWould() throws {
+        // The same head through NIO's encoder and through this one.
+        let fields = [
+            ("Host", "app.example.com"), ("X-Forwarded-For", "203.0.113.9"), ("Accept", "*/*"),
+            ("Content-Length", "0"), ("X-Tab", "a\tb"), ("X-Unicode", "välue ✓"),
+        ]
+        let nio = EmbeddedChannel(handler: HTTPRequestEncoder())
+        try nio.writeOutbound(HTTPClientRequestPart.head(head(fields)))
+        let ours = EmbeddedChannel(handler: LocalRequestEncoder())
+        try ours.writeOutbound(HTTPClientRequestPart.head(head(fields)))
+        #expect(try written(ours) == written(nio))
+        _ = try nio.finish()
+        _ = try ours.finish()
+    }
+
+    @Test func headsThatCouldSplitTheRequestAreRefused() {
+        let refused: [HTTPRequestHead] = [
+            head([("X-Evil", "a\r\nX-Injected: 1")]),
+            head([("X Space", "1")]),
+            head([("X-Nul", "a\u{0}b")]),
+            head([], uri: "/a HTTP/1.1\r\nX: 1"),
+            head([], uri: ""),
+        ]
+        for request in refused {
+            #expect(throws: LocalRequestEncoder.InvalidHead.self) {
+                try LocalRequestEncoder.encode(request, allocator: ByteBufferAllocator())
+            }
+        }
+    }
+}
