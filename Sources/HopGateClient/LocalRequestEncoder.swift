@@ -1,3 +1,4 @@
+import HopGateCore
 import NIOCore
 import NIOHTTP1
 
@@ -65,7 +66,7 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
     /// The request line and header block, ending in the blank line.
     static func encode(_ head: HTTPRequestHead, allocator: ByteBufferAllocator) throws -> ByteBuffer {
         let method = head.method.rawValue
-        guard !method.isEmpty, method.utf8.allSatisfy({ $0.isTokenByte }) else {
+        guard method.isHTTPToken else {
             throw InvalidHead(description: "the method \(method) is not a token")
         }
         guard !head.uri.isEmpty, head.uri.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
@@ -74,10 +75,10 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
         // "METHOD target HTTP/1.1\r\n", "name: value\r\n" each, "\r\n".
         var size = method.utf8.count + 1 + head.uri.utf8.count + 11 + 2
         for (name, value) in head.headers {
-            guard !name.isEmpty, name.utf8.allSatisfy({ $0.isTokenByte }) else {
+            guard name.isHTTPToken else {
                 throw InvalidHead(description: "the header name \(name) is not a token")
             }
-            guard value.utf8.allSatisfy({ $0.isFieldValueByte }) else {
+            guard value.isHTTPFieldValue else {
                 throw InvalidHead(description: "the value of \(name) has a control character")
             }
             size += name.utf8.count + 2 + value.utf8.count + 2
@@ -114,24 +115,4 @@ private func copyUTF8(of string: String, into out: UnsafeMutableRawBufferPointer
         return bytes.count
     }
     offset += count
-}
-
-extension UInt8 {
-    /// RFC 9110 tchar: what a method or field name is made of.
-    fileprivate var isTokenByte: Bool {
-        switch self {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
-    }
-
-    /// A field value may hold anything but control characters (horizontal tab aside): CR and LF would end it.
-    fileprivate var isFieldValueByte: Bool { self == UInt8(ascii: "\t") || (self >= 0x20 && self != 0x7F) }
 }

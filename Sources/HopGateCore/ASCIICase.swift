@@ -11,3 +11,30 @@ extension String {
         }
     }
 }
+
+extension String {
+    /// Whether this is a token (RFC 9110 §5.6.2), as a method or a header field name must be.
+    @inlinable
+    public var isHTTPToken: Bool {
+        !isEmpty
+            && utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"),
+                    UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+                    UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"),
+                    UInt8(ascii: "|"), UInt8(ascii: "~"):
+                    return true
+                default:
+                    return false
+                }
+            }
+    }
+
+    /// Whether this may be a header field value: anything but control characters (a horizontal tab aside), since a
+    /// CR or LF would end the field and let what follows pass for another one.
+    @inlinable
+    public var isHTTPFieldValue: Bool {
+        utf8.allSatisfy { $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7F) }
+    }
+}

@@ -13,4 +13,21 @@ import Testing
         #expect(!"É".equalsLowercaseASCII("é"))
         #expect(!"[".equalsLowercaseASCII("{"))
     }
+
+    @Test func tokensAndFieldValuesAreWhatHTTPAllows() {
+        #expect("Content-Type".isHTTPToken)
+        #expect("x-custom_1.2~!#$%&'*+^`|".isHTTPToken)
+        #expect(!"".isHTTPToken)
+        #expect(!"X Space".isHTTPToken)
+        #expect(!"X:Colon".isHTTPToken)
+        #expect(!"Ünïcode".isHTTPToken)
+        #expect("text/html; charset=utf-8".isHTTPFieldValue)
+        #expect("a\tb".isHTTPFieldValue)
+        #expect("välue ✓".isHTTPFieldValue)
+        #expect("".isHTTPFieldValue)
+        #expect(!"a\r\nSet-Cookie: x=1".isHTTPFieldValue)
+        #expect(!"a\nb".isHTTPFieldValue)
+        #expect(!"a\u{0}b".isHTTPFieldValue)
+        #expect(!"a\u{7F}b".isHTTPFieldValue)
+    }
 }
