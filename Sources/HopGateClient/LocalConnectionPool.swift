@@ -13,7 +13,14 @@ final class LocalConnectionPool: Sendable {
     /// Idle connections kept per target and loop; more are closed.
     static let maximumIdlePerKey = 32
 
-    private let idle = Mutex<[Key: [any Channel]]>([:])
+    private struct State {
+        var idle: [Key: [any Channel]] = [:]
+        /// Connections whose closing already takes them out of the pool: a connection comes back after every
+        /// request, and a callback added each time would pile up on its close future for as long as it lives.
+        var watched: Set<ObjectIdentifier> = []
+    }
+
+    private let state = Mutex(State())
 
     static func key(for target: LocalTarget, on loop: any EventLoop) -> Key {
         Key(host: target.host, port: target.port, loop: ObjectIdentifier(loop))
@@ -21,9 +28,9 @@ final class LocalConnectionPool: Sendable {
 
     /// An idle connection that is still open, if there is one.
     func take(_ key: Key) -> (any Channel)? {
-        idle.withLock { idle in
-            while var channels = idle[key], let channel = channels.popLast() {
-                idle[key] = channels
+        state.withLock { state in
+            while var channels = state.idle[key], let channel = channels.popLast() {
+                state.idle[key] = channels
                 if channel.isActive { return channel }
             }
             return nil
@@ -32,15 +39,23 @@ final class LocalConnectionPool: Sendable {
 
     /// Keeps a connection whose last exchange finished cleanly; closes it if the pool is full.
     func give(_ channel: any Channel, _ key: Key) {
-        let kept = idle.withLock { idle in
-            guard idle[key, default: []].count < Self.maximumIdlePerKey else { return false }
-            idle[key, default: []].append(channel)
-            return true
+        let id = ObjectIdentifier(channel)
+        let (kept, newlyWatched) = state.withLock { state in
+            guard state.idle[key, default: []].count < Self.maximumIdlePerKey else { return (false, false) }
+            state.idle[key, default: []].append(channel)
+            return (true, state.watched.insert(id).inserted)
         }
         guard kept else { return channel.close(promise: nil) }
+        guard newlyWatched else { return }
         // A connection the service closes while idle leaves the pool at once.
         channel.closeFuture.whenComplete { _ in
-            self.idle.withLock { idle in idle[key]?.removeAll { $0 === channel } }
+            self.state.withLock { state in
+                state.idle[key]?.removeAll { $0 === channel }
+                state.watched.remove(id)
+            }
         }
     }
+
+    /// Connections the pool watches for closing: one entry each, however often they came back (for tests).
+    var watchedCount: Int { state.withLock { $0.watched.count } }
 }
