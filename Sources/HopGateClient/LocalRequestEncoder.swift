@@ -4,9 +4,10 @@ import NIOHTTP1
 
 /// Writes the requests a client forwards to a local service as HTTP/1.1 bytes: what NIO's HTTPRequestEncoder and
 /// its header validator do for HopGate's requests, with the head serialized in one pass into a buffer sized once.
-/// Those two cost about 15k instructions per request, a write per name, separator and value each with its checks,
-/// and a trip through two handlers (callgrind). A head whose method, target or fields could split the request (a
-/// control character, a name that is not a token) is refused: its write fails and the error goes up the pipeline.
+/// Those two, with the writes they pass on, cost about 19k instructions per request (a write per name, separator and
+/// value, each with its checks, and a trip through two handlers); this one about 17k (callgrind). A head whose
+/// method, target or fields could split the request (a control character, a name that is not a token) is refused:
+/// its write fails and the error goes up the pipeline.
 final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = IOData
