@@ -67,12 +67,7 @@ public final class LocalForwarder: Sendable {
     public var pathPrefixes: [String] { targets.map(\.pathPrefix) }
 
     public func target(for path: String) -> LocalTarget? {
-        targets.first { target in
-            guard path.hasPrefix(target.pathPrefix) else { return false }
-            if target.pathPrefix.hasSuffix("/") || path.count == target.pathPrefix.count { return true }
-            let next = path[path.index(path.startIndex, offsetBy: target.pathPrefix.count)]
-            return next == "/" || next == "?"
-        }
+        targets.first { path.isUnderPathPrefix($0.pathPrefix) }
     }
 
     /// `TunnelClientConnection`'s exchange handler: starts forwarding and returns where the exchange's events go.

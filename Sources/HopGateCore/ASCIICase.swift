@@ -38,3 +38,15 @@ extension String {
         utf8.allSatisfy { $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7F) }
     }
 }
+
+extension String {
+    /// Whether a client's path prefix serves this request path: `/admin` serves `/admin`, `/admin/x` and
+    /// `/admin?q`, but not `/administrator`; a prefix ending in `/` serves everything under it. Compared as UTF-8
+    /// bytes, as URL paths are: counting characters would segment graphemes for every request.
+    public func isUnderPathPrefix(_ prefix: String) -> Bool {
+        guard utf8.starts(with: prefix.utf8) else { return false }
+        if prefix.utf8.last == UInt8(ascii: "/") || utf8.count == prefix.utf8.count { return true }
+        let next = utf8[utf8.index(utf8.startIndex, offsetBy: prefix.utf8.count)]
+        return next == UInt8(ascii: "/") || next == UInt8(ascii: "?")
+    }
+}

@@ -30,4 +30,15 @@ import Testing
         #expect(!"a\u{0}b".isHTTPFieldValue)
         #expect(!"a\u{7F}b".isHTTPFieldValue)
     }
+
+    @Test func aPathPrefixServesItselfItsSubpathsAndItsQueries() {
+        #expect("/admin".isUnderPathPrefix("/admin"))
+        #expect("/admin/x".isUnderPathPrefix("/admin"))
+        #expect("/admin?q".isUnderPathPrefix("/admin"))
+        #expect(!"/administrator".isUnderPathPrefix("/admin"))
+        #expect("/api/v1".isUnderPathPrefix("/api/"))
+        #expect(!"/api".isUnderPathPrefix("/api/"))
+        #expect("/anything".isUnderPathPrefix("/"))
+        #expect("/café/menu".isUnderPathPrefix("/café"))
+    }
 }

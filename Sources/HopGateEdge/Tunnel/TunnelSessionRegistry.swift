@@ -1,3 +1,4 @@
+import HopGateCore
 import Synchronization
 
 /// The live sessions by domain, for routing: which sessions can take a request for a host and path. Several
@@ -81,14 +82,8 @@ public final class TunnelSessionRegistry: Sendable {
         return best
     }
 
-    /// `/admin` serves `/admin`, `/admin/x` and `/admin?q`, but not `/administrator`. Compared as UTF-8 bytes
-    /// (counting characters would segment graphemes on every request).
-    static func path(_ path: String, isUnder prefix: String) -> Bool {
-        guard path.utf8.starts(with: prefix.utf8) else { return false }
-        if prefix.utf8.last == UInt8(ascii: "/") || path.utf8.count == prefix.utf8.count { return true }
-        let next = path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: prefix.utf8.count)]
-        return next == UInt8(ascii: "/") || next == UInt8(ascii: "?")
-    }
+    /// `/admin` serves `/admin`, `/admin/x` and `/admin?q`, but not `/administrator` (see `isUnderPathPrefix`).
+    static func path(_ path: String, isUnder prefix: String) -> Bool { path.isUnderPathPrefix(prefix) }
 
     /// Ends every session of `domain` (it was unregistered, or its key rotated). Returns how many there were.
     @discardableResult
