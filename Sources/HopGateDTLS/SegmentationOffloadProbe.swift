@@ -27,7 +27,13 @@ enum SegmentationOffloadProbe {
         defer { close(fd) }
         let connected = peer.withSockAddr { address, length in connect(fd, address, socklen_t(length)) }
         guard connected == 0 else { return false }
-        var payload: [UInt8] = [0, 0]
+        return sendSegmented([0, 0], segmentSize: 1, on: fd) == 2
+    }
+
+    /// Sends `payload` on the connected socket `fd` as one write the kernel cuts every `segmentSize` bytes
+    /// (UDP_SEGMENT). Returns what sendmsg does: the bytes taken, or -1.
+    static func sendSegmented(_ payload: [UInt8], segmentSize: Int, on fd: CInt) -> Int {
+        var payload = payload
         let headerSize = MemoryLayout<cmsghdr>.size
         var control = [UInt8](repeating: 0, count: headerSize + 8)  // CMSG_SPACE(2): the header and 2 bytes, padded
         control.withUnsafeMutableBytes { bytes in
@@ -35,9 +41,9 @@ enum SegmentationOffloadProbe {
             header.pointee.cmsg_len = headerSize + 2  // CMSG_LEN(2)
             header.pointee.cmsg_level = solUDP
             header.pointee.cmsg_type = udpSegment
-            bytes.storeBytes(of: UInt16(1), toByteOffset: headerSize, as: UInt16.self)
+            bytes.storeBytes(of: UInt16(segmentSize), toByteOffset: headerSize, as: UInt16.self)
         }
-        let sent = payload.withUnsafeMutableBytes { payloadBytes in
+        return payload.withUnsafeMutableBytes { payloadBytes in
             control.withUnsafeMutableBytes { controlBytes in
                 var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
                 return withUnsafeMutablePointer(to: &vector) { vectorPointer in
@@ -50,6 +56,5 @@ enum SegmentationOffloadProbe {
                 }
             }
         }
-        return sent == payload.count
     }
 }

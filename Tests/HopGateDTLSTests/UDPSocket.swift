@@ -1,6 +1,8 @@
 import Foundation
 import HopGateTestSupport
 
+@testable import HopGateDTLS
+
 /// A plain blocking UDP socket on 127.0.0.1, for tests that must send exactly the bytes they choose.
 final class UDPSocket: @unchecked Sendable {
     // @unchecked: the descriptor never changes, and the kernel serialises sends and receives on it.
@@ -33,30 +35,8 @@ final class UDPSocket: @unchecked Sendable {
     @discardableResult
     func sendSegmented(_ datagrams: [[UInt8]]) -> Bool {
         let payload = datagrams.flatMap { $0 }
-        let headerSize = MemoryLayout<cmsghdr>.size
-        var control = [UInt8](repeating: 0, count: headerSize + 8)
-        control.withUnsafeMutableBytes { bytes in
-            let header = bytes.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
-            header.pointee.cmsg_len = headerSize + 2
-            header.pointee.cmsg_level = 17  // SOL_UDP
-            header.pointee.cmsg_type = 103  // UDP_SEGMENT
-            bytes.storeBytes(of: UInt16(datagrams[0].count), toByteOffset: headerSize, as: UInt16.self)
-        }
-        var bytes = payload
-        let sent = bytes.withUnsafeMutableBytes { payloadBytes in
-            control.withUnsafeMutableBytes { controlBytes in
-                var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
-                return withUnsafeMutablePointer(to: &vector) { vectorPointer in
-                    var message = msghdr()
-                    message.msg_iov = vectorPointer
-                    message.msg_iovlen = 1
-                    message.msg_control = controlBytes.baseAddress
-                    message.msg_controllen = controlBytes.count
-                    return sendmsg(descriptor, &message, 0)
-                }
-            }
-        }
-        return sent == payload.count
+        return SegmentationOffloadProbe.sendSegmented(payload, segmentSize: datagrams[0].count, on: descriptor)
+            == payload.count
     }
 
     /// The next datagram, or nil after `timeoutMilliseconds` of silence. The wait runs off the shared test threads.
