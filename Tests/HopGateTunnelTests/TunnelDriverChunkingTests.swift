@@ -7,18 +7,13 @@ import Testing
 /// with what is left over sent when the event loop's turn ends (see `TunnelSession.dataChunkSize`).
 extension SCTPAssociationTests {
     /// Sends the driver's records on to the client over the harness's simulated link.
-    final class RecordForwarder: TunnelSessionDriverDelegate {
+    final class RecordForwarder: RecordCounter {
         let harness: EchoHarness
         init(harness: EchoHarness) { self.harness = harness }
-        func send(_ records: [ByteBuffer]) {
+        override func send(_ records: [ByteBuffer]) {
+            super.send(records)
             for record in records { harness.link.send(record, toEdge: false) }
         }
-        func verify(_ action: EdgeHandshake.Action) {}
-        func established(_ welcome: SessionHandshakeMessage.Welcome) {}
-        func ready() {}
-        func rejected(_ reject: SessionHandshakeMessage.Reject) {}
-        func exchangeOpened(_ exchange: TunnelExchange, head: TunnelFrame) -> TunnelExchangeConsumer? { nil }
-        func closed(_ why: String) {}
     }
 
     @Test(arguments: [UInt32(512), 1148, 1500, 16372])
