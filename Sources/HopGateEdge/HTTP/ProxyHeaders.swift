@@ -25,24 +25,31 @@ public enum ProxyHeaders {
     /// set (every `add` checks its name) or removing each hop-by-hop name in turn (a scan each) was 2 to 3% of the
     /// edge's instructions per request (callgrind).
     static func removingHopByHop(_ headers: HTTPHeaders, keepingUpgrade: Bool = false) -> HTTPHeaders {
+        let named = connectionNames(in: headers)
         var doomed: [String] = []
-        for (name, value) in headers {
-            if name.equalsLowercaseASCII("connection") {
-                for token in value.split(separator: ",") {
-                    let named = token.trimmingWhitespace()
-                    if !(keepingUpgrade && named.equalsLowercaseASCII("upgrade")) { doomed.append(named) }
-                }
-            }
-            if hopByHop.contains(where: { name.equalsLowercaseASCII($0) }),
-                !(keepingUpgrade && name.equalsLowercaseASCII("upgrade"))
-            {
-                doomed.append(name)
-            }
+        for (name, _) in headers where isConnectionSpecific(name, named: named, keepingUpgrade: keepingUpgrade) {
+            doomed.append(name)
         }
         var result = headers
         for name in doomed { result.remove(name: name) }
         if keepingUpgrade { result.add(name: "Connection", value: "upgrade") }
         return result
+    }
+
+    /// The field names the Connection header lists, lowercased.
+    private static func connectionNames(in headers: HTTPHeaders) -> [String] {
+        var named: [String] = []
+        for (name, value) in headers where name.equalsLowercaseASCII("connection") {
+            for token in value.split(separator: ",") { named.append(token.trimmingWhitespace().lowercased()) }
+        }
+        return named
+    }
+
+    /// Whether a field describes the connection rather than the message: hop-by-hop, or named by Connection
+    /// (`named`). With `keepingUpgrade`, Upgrade is not.
+    private static func isConnectionSpecific(_ name: String, named: [String], keepingUpgrade: Bool) -> Bool {
+        if keepingUpgrade && name.equalsLowercaseASCII("upgrade") { return false }
+        return hopByHop.contains { name.equalsLowercaseASCII($0) } || named.contains { name.equalsLowercaseASCII($0) }
     }
 
     /// The request header fields to send through the tunnel, in order: hop-by-hop fields and those Connection
@@ -62,14 +69,12 @@ public enum ProxyHeaders {
         trust: Trust,
         isUpgrade: Bool
     ) -> [HeaderField] {
-        var named: [String] = []
+        let named = connectionNames(in: headers)
         var priorFor: [String] = []
         var priorForwarded: [String] = []
         var hasTransferEncoding = false
         for (name, value) in headers {
-            if name.equalsLowercaseASCII("connection") {
-                for token in value.split(separator: ",") { named.append(token.trimmingWhitespace().lowercased()) }
-            } else if name.equalsLowercaseASCII("transfer-encoding") {
+            if name.equalsLowercaseASCII("transfer-encoding") {
                 hasTransferEncoding = true
             } else if trust == .all && name.equalsLowercaseASCII("x-forwarded-for") {
                 priorFor.append(value)
@@ -80,16 +85,12 @@ public enum ProxyHeaders {
         var fields: [HeaderField] = []
         fields.reserveCapacity(headers.count + 6)
         for (name, value) in headers {
-            let keptUpgrade = isUpgrade && name.equalsLowercaseASCII("upgrade")
-            if !keptUpgrade {
-                if hopByHop.contains(where: { name.equalsLowercaseASCII($0) }) { continue }
-                // Content-Length frames the body the edge forwards: dropping it because Connection names it would
-                // leave the local service to find the body's end on its own (request smuggling).
-                if named.contains(where: { name.equalsLowercaseASCII($0) })
-                    && !name.equalsLowercaseASCII("content-length")
-                {
-                    continue
-                }
+            // Content-Length frames the body the edge forwards: dropping it because Connection names it would
+            // leave the local service to find the body's end on its own (request smuggling).
+            if isConnectionSpecific(name, named: named, keepingUpgrade: isUpgrade)
+                && !name.equalsLowercaseASCII("content-length")
+            {
+                continue
             }
             if forwarding.contains(where: { name.equalsLowercaseASCII($0) }) || name.equalsLowercaseASCII("expect") {
                 continue

@@ -329,13 +329,7 @@ public final class TunnelSession {
 
     /// Sends body bytes; at most `sendableBytes`.
     public func sendData(_ bytes: ByteBuffer, on id: ExchangeID, now: UInt64) throws -> [Output] {
-        guard bytes.readableBytes <= Self.maximumChunkSize else {
-            throw AbortReason(
-                .internalError,
-                "a chunk of \(bytes.readableBytes) bytes; at most \(Self.maximumChunkSize)"
-            )
-        }
-        return try withExchange(id, now: now) { try $0.sendData(bytes) }
+        try sendData(gathering: [bytes], on: id, now: now)
     }
 
     /// Sends body bytes from several buffers as one data frame (their order kept); at most `sendableBytes` in all.
