@@ -120,6 +120,51 @@ import Testing
         await edge.stop()
     }
 
+    @Test(.timeLimit(.minutes(2)))
+    func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let edge = try await EdgeUnderTest()
+        let app = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(app.port)"])
+
+        // One write holds them all: tunnelled requests, one with a body, one the edge answers itself (no client for
+        // that host), and garbage last, which must be refused only after the others are answered.
+        let script = """
+            import socket, ssl, sys
+            context = ssl._create_unverified_context()
+            s = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="app.localhost")
+            host = b"Host: app.localhost\\r\\n"
+            s.sendall(b"GET /one HTTP/1.1\\r\\n" + host + b"\\r\\n"
+                      + b"POST /sha256 HTTP/1.1\\r\\n" + host + b"Content-Length: 3\\r\\n\\r\\nabc"
+                      + b"GET / HTTP/1.1\\r\\nHost: nobody.localhost\\r\\n\\r\\n"
+                      + b"GET /two HTTP/1.1\\r\\n" + host + b"\\r\\n"
+                      + b"GARBAGE\\r\\n\\r\\n")
+            s.settimeout(20)
+            received = b""
+            while True:
+                piece = s.recv(65536)
+                if not piece: break
+                received += piece
+            sys.stdout.write(received.decode(errors="replace"))
+            """
+        let https = edge.https
+        let result = try await offload { try runProcess("/usr/bin/python3", ["-c", script, "\(https)"]) }
+        let answers = result.standardOutput
+        let expected = [
+            "HTTP/1.1 200", "app /one", "HTTP/1.1 200",
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad 3", "HTTP/1.1 502", "No HopGate client is connected for nobody.localhost",
+            "HTTP/1.1 200", "app /two", "HTTP/1.1 400",
+        ]
+        var rest = answers[...]
+        for piece in expected {
+            let found = rest.range(of: piece)
+            #expect(found != nil, "'\(piece)' missing or out of order in: \(answers)\(result.standardError)")
+            if let found { rest = rest[found.upperBound...] }
+        }
+        await client.stop()
+        await edge.stop()
+    }
+
     /// When each line of a streamed response arrived, in seconds, read by Python through the edge.
     private func arrivalTimes(of url: String, edge: EdgeUnderTest) async throws -> [Double] {
         let script = """

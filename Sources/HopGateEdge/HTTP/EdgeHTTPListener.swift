@@ -69,8 +69,13 @@ private func configureHTTPS(
     )
 }
 
-/// The HTTP/1.1 pipeline. Protocol errors are answered by HTTPProxyHandler (400, or 431 for oversized headers).
+/// The HTTP/1.1 pipeline. Protocol errors are answered by HTTPProxyHandler (400, or 431 for oversized headers), and
+/// so are pipelined requests, in order: NIO's HTTPServerPipelineHandler, which would hold them, also stops reading
+/// the socket between every request and its response, two epoll_ctl calls a request on a keep-alive connection.
 private func configureHTTP1(_ channel: any Channel, _ environment: HTTPProxyHandler.Environment) throws {
-    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
+    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+        withPipeliningAssistance: false,
+        withErrorHandling: false
+    )
     try channel.pipeline.syncOperations.addHandler(HTTPProxyHandler(environment: environment))
 }

@@ -73,11 +73,20 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         case discarding(closeAfter: Bool)
     }
 
+    /// What came behind a request whose response is still going out (HTTP/1.1 pipelining): answers go in order,
+    /// so it waits, and the socket is not read, until the connection is idle again.
+    private enum Pipelined {
+        case part(HTTPServerRequestPart)
+        case malformed(HTTPParserError)
+    }
+
     private let environment: Environment
     private var state = State.idle
     private var context: ChannelHandlerContext?
+    /// Reads wait for the exchange to take more of the body.
     private var readsPaused = false
     private var readPending = false
+    private var pipelined = CircularBuffer<Pipelined>()
     /// A flush is queued behind the events already waiting on the loop.
     private var flushScheduled = false
     private var cachedClientAddress: String?
@@ -118,7 +127,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if readsPaused {
+        if readsPaused || !pipelined.isEmpty {
             readPending = true
         } else {
             context.read()
@@ -127,13 +136,41 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
 
     private func pauseReads() { readsPaused = true }
 
+    /// Reads go on, after whatever pipelined requests can be taken now.
     private func resumeReads() {
-        guard readsPaused else { return }
         readsPaused = false
-        if readPending, let context {
-            readPending = false
-            context.read()
+        takePipelined()
+        guard readPending, !readsPaused, pipelined.isEmpty, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    /// Hands on what waited behind the last response, up to the next request that must wait in turn.
+    private func takePipelined() {
+        guard let context else { return }
+        while let next = pipelined.first {
+            switch next {
+            case .part(let part):
+                if case .head = part, !isIdle { return }
+                pipelined.removeFirst()
+                receive(part, context: context)
+            case .malformed(let error):
+                guard isIdle else { return }
+                pipelined.removeFirst()
+                refuseMalformed(error)
+            }
         }
+    }
+
+    private var isIdle: Bool {
+        if case .idle = state { return true }
+        return false
+    }
+
+    /// The request under way has come in whole, so what the parser says now concerns the next one.
+    private var requestIsComplete: Bool {
+        if case .proxying(let request) = state { return request.requestEnded }
+        return false
     }
 
     private func armIdleTimer(_ delay: TimeAmount) {
@@ -177,6 +214,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parserError = error as? HTTPParserError, !pipelined.isEmpty || requestIsComplete {
+            // A pipelined request is malformed: the one before it is still answered first.
+            pipelined.append(.malformed(parserError))
+            return
+        }
         guard let parserError = error as? HTTPParserError, case .idle = state else {
             // A broken request mid-exchange, or TLS failing: nothing sensible can be written any more.
             if case .proxying(let request) = state {
@@ -186,6 +228,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
+        refuseMalformed(parserError)
+    }
+
+    private func refuseMalformed(_ parserError: HTTPParserError) {
         let page =
             parserError == .headerOverflow
             ? ErrorPage(
@@ -204,7 +250,18 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     // MARK: - Requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if !pipelined.isEmpty {
+            pipelined.append(.part(part))
+        } else if case .head = part, !isIdle {
+            pipelined.append(.part(part))
+        } else {
+            receive(part, context: context)
+        }
+    }
+
+    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             idleDeadline = nil
             receiveHead(head, context: context)
@@ -277,6 +334,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             !head.headers["upgrade"].isEmpty
             && head.headers["connection"].contains { $0.lowercased().contains("upgrade") }
         state = .proxying(request)
+        // Bytes that follow an upgrade request belong to the protocol it asks for: none are read before the 101.
+        if request.isUpgrade { pauseReads() }
         if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             // Answered here, not by the local service: the body then flows at once instead of after curl's 1 s wait.
             context.writeAndFlush(
@@ -284,7 +343,6 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
                 promise: nil
             )
         }
-        pauseReads()  // until the exchange is open
         open(request, candidates: candidates[...], path: path)
     }
 
@@ -406,6 +464,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             }
             guard let exchange = request.exchange else {
                 request.early.append(bytes)
+                // Until the exchange is open the body waits here, as much as the exchange itself would hold.
+                if request.bytesIn > TunnelExchange.highWaterBytes { pauseReads() }
                 return
             }
             if !exchange.write(bytes) { pauseReads() }
@@ -431,7 +491,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             answerLocally(head, responder: responder, body: body)
         case .discarding(let closeAfter):
             state = .idle
-            if closeAfter { context?.close(promise: nil) } else { armIdleTimer(environment.settings.idleTimeout) }
+            if closeAfter {
+                context?.close(promise: nil)
+            } else {
+                armIdleTimer(environment.settings.idleTimeout)
+                resumeReads()
+            }
         case .idle:
             break
         }
@@ -579,14 +644,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let pipe = RawPipeHandler(exchange: exchange)
             try pipeline.addHandler(pipe, position: .before(self))
             // Removal completes at once on the loop; the futures say nothing more.
-            _ = pipeline.removeHandler(try pipeline.handler(type: HTTPServerPipelineHandler.self))
             _ = pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self))
             _ = pipeline.removeHandler(try pipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
             _ = pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
             request.pipe = pipe
             logAccess(request, status: 101, note: "switched protocols")
+            // Reads waited for the 101 (see receiveHead).
             readsPaused = false
-            // HTTPServerPipelineHandler held back reads while the response was due; it is gone, so ask again.
+            readPending = false
             context.read()
         } catch {
             logger.error("cannot switch the connection to raw bytes", metadata: ["error": "\(error)"])
