@@ -152,7 +152,8 @@ import Testing
         let answers = result.standardOutput
         let expected = [
             "HTTP/1.1 200", "app /one", "HTTP/1.1 200",
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad 3", "HTTP/1.1 502", "No HopGate client is connected for nobody.localhost",
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad 3",
+            "HTTP/1.1 502", "No HopGate client is connected for nobody.localhost",
             "HTTP/1.1 200", "app /two", "HTTP/1.1 400",
         ]
         var rest = answers[...]
