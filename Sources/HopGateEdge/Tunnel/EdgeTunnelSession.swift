@@ -43,6 +43,13 @@ public final class EdgeTunnelSession: Sendable, CustomStringConvertible {
         consumer: TunnelExchangeConsumer
     ) -> EventLoopFuture<TunnelExchange?> {
         let driver = self.driver
+        // On a one-loop edge (the default) the browser's connection shares the session's loop: opened at once,
+        // without a task and a promise for every request.
+        if driver.eventLoop.inEventLoop {
+            return driver.eventLoop.makeCompletedFuture {
+                try driver.value.openExchange(head, consumer: consumer)
+            }
+        }
         return driver.eventLoop.submit { try driver.value.openExchange(head, consumer: consumer) }
     }
 
