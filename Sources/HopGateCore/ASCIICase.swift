@@ -14,29 +14,37 @@ extension String {
 
 extension String {
     /// Whether this is a token (RFC 9110 §5.6.2), as a method or a header field name must be.
+    ///
+    /// Both checks read the bytes in place when the string has them contiguous (nearly always): stepping through a
+    /// String's UTF-8 view costs a dozen instructions a byte, and with every field of every forwarded request the
+    /// checks were 5% of the client's instructions per request (callgrind).
     @inlinable
     public var isHTTPToken: Bool {
-        !isEmpty
-            && utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"),
-                    UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"),
-                    UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"),
-                    UInt8(ascii: "|"), UInt8(ascii: "~"):
-                    return true
-                default:
-                    return false
-                }
-            }
+        guard !isEmpty else { return false }
+        return utf8.withContiguousStorageIfAvailable { $0.allSatisfy(isTokenByte) } ?? utf8.allSatisfy(isTokenByte)
     }
 
     /// Whether this may be a header field value: anything but control characters (a horizontal tab aside), since a
     /// CR or LF would end the field and let what follows pass for another one.
     @inlinable
     public var isHTTPFieldValue: Bool {
-        utf8.allSatisfy { $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7F) }
+        utf8.withContiguousStorageIfAvailable { $0.allSatisfy(isFieldValueByte) } ?? utf8.allSatisfy(isFieldValueByte)
     }
+}
+
+/// A token's characters: letters, digits and ``!#$%&'*+-.^_`|~``, as bits of two masks (bytes 0-63 and 64-127).
+@usableFromInline
+func isTokenByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case 0..<64: return (0x03FF_6CFA_0000_0000 as UInt64) >> byte & 1 == 1
+    case 64..<128: return (0x57FF_FFFF_C7FF_FFFE as UInt64) >> (byte - 64) & 1 == 1
+    default: return false
+    }
+}
+
+@usableFromInline
+func isFieldValueByte(_ byte: UInt8) -> Bool {
+    byte == UInt8(ascii: "\t") || (byte >= 0x20 && byte != 0x7F)
 }
 
 extension String {

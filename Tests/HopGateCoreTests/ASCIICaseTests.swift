@@ -31,6 +31,23 @@ import Testing
         #expect(!"a\u{7F}b".isHTTPFieldValue)
     }
 
+    /// Every ASCII character against RFC 9110's lists, in a small string and in one too long to be stored inline.
+    @Test func everyASCIICharacterIsJudgedAsTheRFCSays() {
+        let tokenCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~".utf8)
+        for byte in UInt8(0)..<128 {
+            let character = String(UnicodeScalar(byte))
+            let long = String(repeating: "a", count: 40) + character
+            #expect(character.isHTTPToken == tokenCharacters.contains(byte), "byte \(byte)")
+            #expect(long.isHTTPToken == tokenCharacters.contains(byte), "byte \(byte)")
+            let allowed = byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
+            #expect(character.isHTTPFieldValue == allowed, "byte \(byte)")
+            #expect(long.isHTTPFieldValue == allowed, "byte \(byte)")
+        }
+        // A value in a substring's storage, as one cut from a larger string.
+        let cut = "name: valu\re"
+        #expect(!String(cut.utf8.dropFirst(6))!.isHTTPFieldValue)
+    }
+
     @Test func aPathPrefixServesItselfItsSubpathsAndItsQueries() {
         #expect("/admin".isUnderPathPrefix("/admin"))
         #expect("/admin/x".isUnderPathPrefix("/admin"))
