@@ -26,12 +26,13 @@ import Testing
             ByteBuffer(string: "record \(index) " + String(repeating: "x", count: index))
         }
         let received = try await client.executeThenClose { inbound, outbound in
-            try await withThrowingTaskGroup(of: [ByteBuffer].self) { group in
+            try await withThrowingTaskGroup(of: [ByteBuffer]?.self) { group in
                 group.addTask {
                     var echoes: [ByteBuffer] = []
                     for try await record in inbound where String(buffer: record) != EchoServer.greeting {
                         echoes.append(record)
-                        if echoes.count == sent.count { break }
+                        // About 64% come back (two crossings at 20% loss): half is plenty, and ends the wait.
+                        if echoes.count >= sent.count / 2 { break }
                     }
                     return echoes
                 }
@@ -39,10 +40,22 @@ import Testing
                     try await outbound.write(record)
                     try await Task.sleep(for: .milliseconds(1))
                 }
-                // Let the last echoes arrive, then close: the reader's loop ends with what it has.
-                try await Task.sleep(for: .seconds(1))
+                // Echoes can trail far behind on a busy machine (the other tests of this process share its
+                // threads), so they get time; when it is up, closing ends the reader with what it has.
+                group.addTask {
+                    try await Task.sleep(for: .seconds(20))
+                    return nil
+                }
+                let first = try await group.next() ?? nil
                 try? await client.channel.close()
-                return try await group.next() ?? []
+                if let first {
+                    group.cancelAll()
+                    return first
+                }
+                while let next = try await group.next() {
+                    if let echoes = next { return echoes }
+                }
+                return []
             }
         }
         let statistics = relay.statistics
