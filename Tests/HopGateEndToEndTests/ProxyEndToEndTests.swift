@@ -166,6 +166,51 @@ import Testing
         await edge.stop()
     }
 
+    @Test(.timeLimit(.minutes(2)))
+    func aBrowserThatStopsReadingStopsTheDownloadAtTheEdge() async throws {
+        let edge = try await EdgeUnderTest()
+        let app = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(app.port)"])
+
+        // Asks for 512 MiB, reads nothing for 4 s, then reads a little and checks it is the right bytes.
+        let script = """
+            import socket, ssl, sys, time
+            context = ssl._create_unverified_context()
+            s = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="app.localhost")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(b"GET /bytes?n=536870912 HTTP/1.1\\r\\nHost: app.localhost\\r\\n\\r\\n")
+            time.sleep(4)
+            received = b""
+            while b"\\r\\n\\r\\n" not in received or len(received) < 1 << 20:
+                piece = s.recv(65536)
+                if not piece: break
+                received += piece
+            body = received.partition(b"\\r\\n\\r\\n")[2][:100000]
+            print("ok" if body == bytes(((i % 251) * 7) % 251 for i in range(len(body))) else "wrong bytes")
+            """
+        let baseline = residentKiB(of: edge.process.pid)
+        let sampler = Task {
+            var peak = 0
+            while !Task.isCancelled {
+                peak = max(peak, residentKiB(of: edge.process.pid))
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            return peak
+        }
+        let https = edge.https
+        let result = try await offload { try runProcess("/usr/bin/python3", ["-c", script, "\(https)"]) }
+        sampler.cancel()
+        let growthMiB = (await sampler.value - baseline) / 1024
+        print("edge resident memory grew by \(growthMiB) MiB while a browser did not read for 4 s")
+        #expect(result.standardOutput == "ok\n", "\(result.standardOutput)\(result.standardError)")
+        #expect(growthMiB < 32, "the edge kept reading for a browser that did not: \(growthMiB) MiB")
+        let after = try await edge.curl([edge.url("app.localhost", "/hello")], host: "app.localhost")
+        #expect(after.body == "app /hello")
+        await client.stop()
+        await edge.stop()
+    }
+
     /// When each line of a streamed response arrived, in seconds, read by Python through the edge.
     private func arrivalTimes(of url: String, edge: EdgeUnderTest) async throws -> [Double] {
         let script = """

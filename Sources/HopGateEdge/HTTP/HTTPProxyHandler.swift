@@ -55,6 +55,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         var status: UInt = 0
         var bytesIn = 0
         var bytesOut = 0
+        /// Response bytes written to the browser's connection while it was over its high-water mark: granted back
+        /// to the exchange once it drains.
+        var heldCredit = 0
         /// When the service must have started its answer (see `check`); nil once it has, or while none is due.
         var responseDeadline: NIODeadline?
 
@@ -124,6 +127,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         }
         state = .idle
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .proxying(let request) = state, request.heldCredit > 0 {
+            request.exchange?.consumed(request.heldCredit)
+            request.heldCredit = 0
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func read(context: ChannelHandlerContext) {
@@ -566,11 +577,16 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
                 return
             }
             request.bytesOut += count
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            let exchange = request.exchange
-            promise.futureResult.whenSuccess { exchange?.consumed(count) }
-            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: promise)
+            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
             flushSoon(context)
+            // Credit goes back while the browser's connection keeps up, and waits while its buffer is over the
+            // high-water mark: what the edge holds for a slow reader stays that buffer and one credit window.
+            // (A promise per write, granting as each was written, cost a promise and a callback per chunk.)
+            if context.channel.isWritable {
+                request.exchange?.consumed(count)
+            } else {
+                request.heldCredit += count
+            }
         case .end:
             // An upgrade refused (no 101): the exchange was kept open for nothing; end this side too.
             if request.isUpgrade { request.exchange?.end() }
