@@ -166,6 +166,46 @@ import Testing
         await edge.stop()
     }
 
+    /// A service that answers an upgrade request without switching (a plain 200): the browser gets that answer and
+    /// the connection closes (nothing after an upgrade request is parsed as HTTP), and the next connection works.
+    @Test(.timeLimit(.minutes(2)))
+    func anUpgradeTheServiceRefusesIsAnsweredAndTheConnectionCloses() async throws {
+        let edge = try await EdgeUnderTest()
+        let app = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(app.port)"])
+        let script = """
+            import socket, ssl, sys
+            def ask(request):
+                context = ssl._create_unverified_context()
+                raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                s = context.wrap_socket(raw, server_hostname="app.localhost")
+                s.settimeout(10)
+                s.sendall(request)
+                received = b""
+                while True:
+                    try:
+                        piece = s.recv(65536)
+                    except TimeoutError:
+                        return received + b" (still open)"
+                    if not piece: return received
+                    received += piece
+            host = b"Host: app.localhost\\r\\n"
+            first = ask(b"GET /up HTTP/1.1\\r\\n" + host + b"Connection: Upgrade\\r\\nUpgrade: websocket\\r\\n\\r\\n")
+            second = ask(b"GET /after HTTP/1.1\\r\\n" + host + b"Connection: close\\r\\n\\r\\n")
+            for answer in (first, second):
+                print(answer.split(b"\\r\\n")[0].decode(), b"connection: close" in answer.lower(), answer.split(b"\\r\\n\\r\\n")[-1])
+            """
+        let https = edge.https
+        let result = try await offload { try runProcess("/usr/bin/python3", ["-c", script, "\(https)"]) }
+        #expect(
+            result.standardOutput == "HTTP/1.1 200 OK True b'app /up\\n'\nHTTP/1.1 200 OK True b'app /after\\n'\n",
+            "\(result.standardOutput)\(result.standardError)"
+        )
+        await client.stop()
+        await edge.stop()
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func aBrowserThatStopsReadingStopsTheDownloadAtTheEdge() async throws {
         let edge = try await EdgeUnderTest()

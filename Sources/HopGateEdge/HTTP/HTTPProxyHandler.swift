@@ -345,8 +345,6 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             !head.headers["upgrade"].isEmpty
             && head.headers["connection"].contains { $0.lowercased().contains("upgrade") }
         state = .proxying(request)
-        // Bytes that follow an upgrade request belong to the protocol it asks for: none are read before the 101.
-        if request.isUpgrade { pauseReads() }
         if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             // Answered here, not by the local service: the body then flows at once instead of after curl's 1 s wait.
             context.writeAndFlush(
@@ -419,7 +417,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         for part in request.early { writable = exchange.write(part) }
         request.early = []
         if request.requestEnded && !request.isUpgrade { exchange.end() }
-        if writable { resumeReads() }
+        // After a whole upgrade request the connection stays unread until its answer (see receiveEnd).
+        if writable && !(request.isUpgrade && request.requestEnded) { resumeReads() }
         let deadline = NIODeadline.now() + environment.settings.upstreamTimeout
         request.responseDeadline = deadline
         check(at: deadline)
@@ -496,8 +495,13 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         switch state {
         case .proxying(let request):
             request.requestEnded = true
-            // An upgrade request keeps the exchange open for the bytes that follow a 101.
-            if !request.isUpgrade { request.exchange?.end() }
+            // An upgrade request keeps the exchange open for the bytes that follow a 101, and those belong to the
+            // protocol it asks for: none are read before the answer.
+            if request.isUpgrade {
+                pauseReads()
+            } else {
+                request.exchange?.end()
+            }
         case .local(let head, _, let responder, let body):
             answerLocally(head, responder: responder, body: body)
         case .discarding(let closeAfter):
@@ -553,7 +557,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let switching = status == 101 && request.isUpgrade
             var headers = HTTPHeaders(fields.map { ($0.name, $0.value) })
             headers = ProxyHeaders.removingHopByHop(headers, keepingUpgrade: switching)
-            if !request.head.isKeepAlive && !switching && request.head.version.major == 1 {
+            // A refused upgrade ends the connection too: NIO's request decoder parses nothing after an upgrade
+            // request, so a next request on it would wait forever.
+            if (!request.head.isKeepAlive || request.isUpgrade) && !switching && request.head.version.major == 1 {
                 headers.add(name: "Connection", value: "close")
             }
             let head = HTTPResponseHead(
@@ -680,7 +686,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         var discarding = false
         if case .discarding(let close) = state { discarding = close }
         // An HTTP/2 stream ends with its response; closing it would cancel what is still queued.
-        let closeAfter = request.head.version.major == 1 && (!request.head.isKeepAlive || discarding)
+        let closeAfter =
+            request.head.version.major == 1 && (!request.head.isKeepAlive || discarding || request.isUpgrade)
         if closeAfter {
             let promise = context.eventLoop.makePromise(of: Void.self)
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
