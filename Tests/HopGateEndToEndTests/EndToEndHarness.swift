@@ -184,6 +184,26 @@ func verifyDownloadedBytes(_ path: String, count: Int) async throws -> String {
     return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) + result.standardError
 }
 
+/// Runs `body` while sampling `pid`'s resident memory every 100 ms: its result, and how many MiB the peak was above
+/// the memory before it began (the baseline is in MiB too, 0 when it cannot be read).
+func residentGrowth<T: Sendable>(
+    of pid: pid_t,
+    during body: () async throws -> T
+) async rethrows -> (result: T, baselineMiB: Int, growthMiB: Int) {
+    let baseline = residentKiB(of: pid)
+    let sampler = Task {
+        var peak = 0
+        while !Task.isCancelled {
+            peak = max(peak, residentKiB(of: pid))
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return peak
+    }
+    let result = try await body()
+    sampler.cancel()
+    return (result, baseline / 1024, (await sampler.value - baseline) / 1024)
+}
+
 /// A process's resident memory in KiB (Linux), or 0 when it cannot be read.
 func residentKiB(of pid: pid_t) -> Int {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),

@@ -35,24 +35,15 @@ import Testing
         // A 256 MiB download, checked byte by byte.
         let download = edge.directory + "/download"
         let count = 256 * 1024 * 1024
-        let baseline = residentKiB(of: edge.process.pid)
-        #expect(baseline > 0, "the edge's memory cannot be read")
-        let sampler = Task {
-            var peak = 0
-            while !Task.isCancelled {
-                peak = max(peak, residentKiB(of: edge.process.pid))
-                try? await Task.sleep(for: .milliseconds(100))
-            }
-            return peak
+        let (got, baselineMiB, growthMiB) = try await residentGrowth(of: edge.process.pid) {
+            try await edge.curl(
+                [edge.url("app.localhost", "/bytes?n=\(count)")],
+                host: "app.localhost",
+                outputFile: download
+            )
         }
-        let got = try await edge.curl(
-            [edge.url("app.localhost", "/bytes?n=\(count)")],
-            host: "app.localhost",
-            outputFile: download
-        )
-        sampler.cancel()
-        let growthMiB = (await sampler.value - baseline) / 1024
-        print("edge resident memory: \(baseline / 1024) MiB, grew by \(growthMiB) MiB while 256 MiB streamed")
+        #expect(baselineMiB > 0, "the edge's memory cannot be read")
+        print("edge resident memory: \(baselineMiB) MiB, grew by \(growthMiB) MiB while 256 MiB streamed")
         #expect(growthMiB < 64, "the edge buffered the body: \(growthMiB) MiB")
         #expect(got.status == 200, "\(got.standardError)")
         let verdict = try await verifyDownloadedBytes(download, count: count)
@@ -229,19 +220,10 @@ import Testing
             body = received.partition(b"\\r\\n\\r\\n")[2][:100000]
             print("ok" if body == bytes(((i % 251) * 7) % 251 for i in range(len(body))) else "wrong bytes")
             """
-        let baseline = residentKiB(of: edge.process.pid)
-        let sampler = Task {
-            var peak = 0
-            while !Task.isCancelled {
-                peak = max(peak, residentKiB(of: edge.process.pid))
-                try? await Task.sleep(for: .milliseconds(100))
-            }
-            return peak
-        }
         let https = edge.https
-        let result = try await offload { try runProcess("/usr/bin/python3", ["-c", script, "\(https)"]) }
-        sampler.cancel()
-        let growthMiB = (await sampler.value - baseline) / 1024
+        let (result, _, growthMiB) = try await residentGrowth(of: edge.process.pid) {
+            try await offload { try runProcess("/usr/bin/python3", ["-c", script, "\(https)"]) }
+        }
         print("edge resident memory grew by \(growthMiB) MiB while a browser did not read for 4 s")
         #expect(result.standardOutput == "ok\n", "\(result.standardOutput)\(result.standardError)")
         #expect(growthMiB < 32, "the edge kept reading for a browser that did not: \(growthMiB) MiB")
