@@ -129,7 +129,7 @@ let package = Package(
         .target(
             name: "HopGateTunnel",
             dependencies: [
-                "CHopGateSCTP",
+                "CHopGateSCTP", "HopGateCore",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

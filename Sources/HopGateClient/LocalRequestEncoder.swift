@@ -103,17 +103,3 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
         return buffer
     }
 }
-
-/// Copies `string`'s UTF-8 into `out` at `offset` and moves `offset` past it. A function of its own, not a nested one:
-/// a nested one captures the offset, and every access to a captured variable is checked for exclusivity at run time.
-private func copyUTF8(of string: String, into out: UnsafeMutableRawBufferPointer, at offset: inout Int) {
-    var string = string
-    let start = offset
-    let count = string.withUTF8 { bytes in
-        UnsafeMutableRawBufferPointer(rebasing: out[start..<(start + bytes.count)]).copyMemory(
-            from: UnsafeRawBufferPointer(bytes)
-        )
-        return bytes.count
-    }
-    offset += count
-}

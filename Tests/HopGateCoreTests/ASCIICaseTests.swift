@@ -57,5 +57,11 @@ import Testing
         #expect(!"/api".isUnderPathPrefix("/api/"))
         #expect("/anything".isUnderPathPrefix("/"))
         #expect("/café/menu".isUnderPathPrefix("/café"))
+        #expect(!"/cafés".isUnderPathPrefix("/café"))
+        #expect("/".isUnderPathPrefix("/"))
+        #expect("/anything/at/all?x=1".isUnderPathPrefix("/"))
+        #expect("/admin/users".isUnderPathPrefix("/admin"))
+        #expect("/admin?q=1".isUnderPathPrefix("/admin"))
+        #expect(!"/adm".isUnderPathPrefix("/admin"))
     }
 }

@@ -113,17 +113,14 @@ import Testing
 
     @Test(.timeLimit(.minutes(2)))
     func pipelinedRequestsAreAnsweredInOrder() async throws {
-        let edge = try await EdgeUnderTest()
-        let app = try await LocalService(name: "app")
-        let key = try await edge.register("app.localhost")
-        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(app.port)"])
+        let (edge, app, client) = try await edgeServingApp()
+        defer { withExtendedLifetime(app) {} }
 
         // One write holds them all: tunnelled requests, one with a body, one the edge answers itself (no client for
         // that host), and garbage last, which must be refused only after the others are answered.
-        let script = """
-            import socket, ssl, sys
-            context = ssl._create_unverified_context()
-            s = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="app.localhost")
+        let result = try await runAsBrowser(
+            """
+            s = browser()
             host = b"Host: app.localhost\\r\\n"
             s.sendall(b"GET /one HTTP/1.1\\r\\n" + host + b"\\r\\n"
                       + b"POST /sha256 HTTP/1.1\\r\\n" + host + b"Content-Length: 3\\r\\n\\r\\nabc"
@@ -137,9 +134,9 @@ import Testing
                 if not piece: break
                 received += piece
             sys.stdout.write(received.decode(errors="replace"))
-            """
-        let https = edge.https
-        let result = try await offload { try runProcess("/usr/bin/python3", ["-c", script, "\(https)"]) }
+            """,
+            edge: edge
+        )
         let answers = result.standardOutput
         let expected = [
             "HTTP/1.1 200", "app /one", "HTTP/1.1 200",
@@ -161,16 +158,12 @@ import Testing
     /// the connection closes (nothing after an upgrade request is parsed as HTTP), and the next connection works.
     @Test(.timeLimit(.minutes(2)))
     func anUpgradeTheServiceRefusesIsAnsweredAndTheConnectionCloses() async throws {
-        let edge = try await EdgeUnderTest()
-        let app = try await LocalService(name: "app")
-        let key = try await edge.register("app.localhost")
-        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(app.port)"])
-        let script = """
-            import socket, ssl, sys
+        let (edge, app, client) = try await edgeServingApp()
+        defer { withExtendedLifetime(app) {} }
+        let result = try await runAsBrowser(
+            """
             def ask(request):
-                context = ssl._create_unverified_context()
-                raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-                s = context.wrap_socket(raw, server_hostname="app.localhost")
+                s = browser()
                 s.settimeout(10)
                 s.sendall(request)
                 received = b""
@@ -186,9 +179,9 @@ import Testing
             second = ask(b"GET /after HTTP/1.1\\r\\n" + host + b"Connection: close\\r\\n\\r\\n")
             for answer in (first, second):
                 print(answer.split(b"\\r\\n")[0].decode(), b"connection: close" in answer.lower(), answer.split(b"\\r\\n\\r\\n")[-1])
-            """
-        let https = edge.https
-        let result = try await offload { try runProcess("/usr/bin/python3", ["-c", script, "\(https)"]) }
+            """,
+            edge: edge
+        )
         #expect(
             result.standardOutput == "HTTP/1.1 200 OK True b'app /up\\n'\nHTTP/1.1 200 OK True b'app /after\\n'\n",
             "\(result.standardOutput)\(result.standardError)"
@@ -199,16 +192,13 @@ import Testing
 
     @Test(.timeLimit(.minutes(2)))
     func aBrowserThatStopsReadingStopsTheDownloadAtTheEdge() async throws {
-        let edge = try await EdgeUnderTest()
-        let app = try await LocalService(name: "app")
-        let key = try await edge.register("app.localhost")
-        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(app.port)"])
+        let (edge, app, client) = try await edgeServingApp()
+        defer { withExtendedLifetime(app) {} }
 
         // Asks for 512 MiB, reads nothing for 4 s, then reads a little and checks it is the right bytes.
         let script = """
-            import socket, ssl, sys, time
-            context = ssl._create_unverified_context()
-            s = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="app.localhost")
+            import time
+            s = browser()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
             s.sendall(b"GET /bytes?n=536870912 HTTP/1.1\\r\\nHost: app.localhost\\r\\n\\r\\n")
             time.sleep(4)
@@ -220,9 +210,8 @@ import Testing
             body = received.partition(b"\\r\\n\\r\\n")[2][:100000]
             print("ok" if body == bytes(((i % 251) * 7) % 251 for i in range(len(body))) else "wrong bytes")
             """
-        let https = edge.https
         let (result, _, growthMiB) = try await residentGrowth(of: edge.process.pid) {
-            try await offload { try runProcess("/usr/bin/python3", ["-c", script, "\(https)"]) }
+            try await runAsBrowser(script, edge: edge)
         }
         print("edge resident memory grew by \(growthMiB) MiB while a browser did not read for 4 s")
         #expect(result.standardOutput == "ok\n", "\(result.standardOutput)\(result.standardError)")
@@ -231,6 +220,29 @@ import Testing
         #expect(after.body == "app /hello")
         await client.stop()
         await edge.stop()
+    }
+
+    /// An edge with `app.localhost` tunnelled to a local service named app.
+    private func edgeServingApp() async throws -> (edge: EdgeUnderTest, app: LocalService, client: BackgroundProcess) {
+        let edge = try await EdgeUnderTest()
+        let app = try await LocalService(name: "app")
+        let key = try await edge.register("app.localhost")
+        let client = try await edge.connect(domain: "app.localhost", key: key, arguments: ["--to", "\(app.port)"])
+        return (edge, app, client)
+    }
+
+    /// Runs Python `script` as a browser of app.localhost: in it, `browser()` opens a TLS connection to the edge.
+    private func runAsBrowser(_ script: String, edge: EdgeUnderTest) async throws -> ProcessOutput {
+        let prelude = """
+            import socket, ssl, sys
+            def browser():
+                context = ssl._create_unverified_context()
+                raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                return context.wrap_socket(raw, server_hostname="app.localhost")
+
+            """
+        let https = edge.https
+        return try await offload { try runProcess("/usr/bin/python3", ["-c", prelude + script, "\(https)"]) }
     }
 
     /// When each line of a streamed response arrived, in seconds, read by Python through the edge.

@@ -262,9 +262,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if !pipelined.isEmpty {
-            pipelined.append(.part(part))
-        } else if case .head = part, !isIdle {
+        // Behind what already waits, or the next request while this one is still being answered: it waits too.
+        var waits = !pipelined.isEmpty
+        if case .head = part, !isIdle { waits = true }
+        if waits {
             pipelined.append(.part(part))
         } else {
             receive(part, context: context)

@@ -76,14 +76,11 @@ public final class TunnelSessionRegistry: Sendable {
     /// The length of the longest of the session's path prefixes that serves `path`, or nil if none does.
     private static func longestPrefix(of session: EdgeTunnelSession, serving path: String) -> Int? {
         var best: Int?
-        for prefix in session.pathPrefixes where Self.path(path, isUnder: prefix) {
+        for prefix in session.pathPrefixes where path.isUnderPathPrefix(prefix) {
             best = max(best ?? 0, prefix.utf8.count)
         }
         return best
     }
-
-    /// `/admin` serves `/admin`, `/admin/x` and `/admin?q`, but not `/administrator` (see `isUnderPathPrefix`).
-    static func path(_ path: String, isUnder prefix: String) -> Bool { path.isUnderPathPrefix(prefix) }
 
     /// Ends every session of `domain` (it was unregistered, or its key rotated). Returns how many there were.
     @discardableResult

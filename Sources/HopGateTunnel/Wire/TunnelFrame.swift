@@ -1,3 +1,4 @@
+import HopGateCore
 import NIOCore
 
 /// One header line. Names keep the case they arrived in; HTTP compares them without case.
@@ -195,17 +196,8 @@ public enum TunnelFrame: Equatable, Sendable {
     /// Writes `string` behind its 16-bit length at `offset` and moves past it.
     private static func putShortString(_ string: String, into out: UnsafeMutableRawBufferPointer, at offset: inout Int)
     {
-        var string = string
-        let start = offset
-        let count = string.withUTF8 { bytes in
-            out[start] = UInt8(truncatingIfNeeded: bytes.count >> 8)
-            out[start + 1] = UInt8(truncatingIfNeeded: bytes.count)
-            UnsafeMutableRawBufferPointer(rebasing: out[(start + 2)..<(start + 2 + bytes.count)]).copyMemory(
-                from: UnsafeRawBufferPointer(bytes)
-            )
-            return bytes.count
-        }
-        offset += 2 + count
+        putLength(string.utf8.count, into: out, at: &offset)
+        copyUTF8(of: string, into: out, at: &offset)
     }
 
     private static func shortStringSize(_ string: String) throws -> Int {

@@ -1,0 +1,16 @@
+/// Copies `string`'s UTF-8 into `out` at `offset` and moves `offset` past it: for encoders that size a buffer once and
+/// fill it in one pass. A function of its own rather than a nested one: a nested one captures the offset, and every
+/// access to a captured variable is checked for exclusivity at run time. Inlinable, since it runs for every string of
+/// every head the tunnel and the client encode.
+@inlinable
+public func copyUTF8(of string: String, into out: UnsafeMutableRawBufferPointer, at offset: inout Int) {
+    var string = string
+    let start = offset
+    let count = string.withUTF8 { bytes in
+        UnsafeMutableRawBufferPointer(rebasing: out[start..<(start + bytes.count)]).copyMemory(
+            from: UnsafeRawBufferPointer(bytes)
+        )
+        return bytes.count
+    }
+    offset += count
+}
