@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Prints the functions of a binary that ran, one symbol name a line, sorted: the link order for scripts/build-release.
+"""Prints the functions of a binary that ran, one symbol a line: the link order for scripts/build-release.
 
     executed-functions.py BINARY CALLGRIND_FILE...
 
 The profiles must come from valgrind --tool=callgrind --dump-instr=yes --compress-pos=no --compress-strings=no, so
 that every line of cost starts with the absolute address of an instruction that ran. Addresses are mapped to
 symbols here, from `nm` of the binary, instead of taking callgrind's function names: callgrind names a function
-by one of the symbols at its address and folds a function reached by a jump into its caller, and a function left
-out of the list stays where the compiler put it, costing a 64 KiB window of resident code for a few bytes that run.
+by one of the symbols at its address, and every symbol of it counts, since a function left out of the list stays
+where the compiler put it and costs a 64 KiB window of resident code for the few bytes that run. Sorted by name,
+a list written again after a change differs only where the code did.
 """
 import bisect
 import os
