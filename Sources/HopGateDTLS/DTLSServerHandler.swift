@@ -19,7 +19,9 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
     public typealias OutboundIn = DTLSServerCommand
     public typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
-    private struct Session {
+    /// A class, so that a datagram's path holds its session once instead of looking it up by id at every step (each
+    /// lookup hashes the id; a request made eight of them, and one of its address).
+    private final class Session {
         let id: DTLSSessionID
         let peer: SocketAddress
         let connection: DTLSConnection
@@ -28,6 +30,26 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
         /// The random of the ClientHello that started the session: a copy of that ClientHello arriving late (a
         /// retransmission, a duplicate) is not a restart.
         let clientRandom: [UInt8]?
+        /// `end` forgot it: whoever still holds it must stop.
+        var isEnded = false
+        /// It is in `unsent`.
+        var hasUnsent = false
+
+        init(
+            id: DTLSSessionID,
+            peer: SocketAddress,
+            connection: DTLSConnection,
+            startedAt: NIODeadline,
+            lastReceived: NIODeadline,
+            clientRandom: [UInt8]?
+        ) {
+            self.id = id
+            self.peer = peer
+            self.connection = connection
+            self.startedAt = startedAt
+            self.lastReceived = lastReceived
+            self.clientRandom = clientRandom
+        }
     }
 
     /// The counters, readable from any thread.
@@ -49,7 +71,9 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
     /// Whether a read cycle is under way; events fired outside one need their own read-complete.
     private var inReadCycle = false
     /// Sessions with records encrypted but not yet written: they go at the next flush, together.
-    private var unsent: Set<DTLSSessionID> = []
+    private var unsent: [Session] = []
+    /// The session the last datagram came from or the last record went to: datagrams come in runs from one peer.
+    private var lastSession: Session?
 
     /// Loads the certificate now, so a bad one fails at start-up rather than at the first client.
     public convenience init(
@@ -137,8 +161,11 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
     }
 
     private func receive(_ datagram: ByteBuffer, from peer: SocketAddress, context: ChannelHandlerContext) {
-        if let id = sessionsByPeer[peer] {
-            receive(datagram, for: id, context: context)
+        if let session = lastSession, !session.isEnded, session.peer == peer {
+            receive(datagram, for: session, context: context)
+        } else if let id = sessionsByPeer[peer], let session = sessions[id] {
+            lastSession = session
+            receive(datagram, for: session, context: context)
         } else {
             receiveFromUnknownPeer(datagram, peer: peer, context: context)
         }
@@ -182,7 +209,7 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
             let id = DTLSSessionID(value: nextID)
             nextID += 1
             let now = NIODeadline.now()
-            sessions[id] = Session(
+            let session = Session(
                 id: id,
                 peer: peer,
                 connection: connection,
@@ -190,15 +217,16 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
                 lastReceived: now,
                 clientRandom: Self.clientRandom(of: datagram)
             )
+            sessions[id] = session
             sessionsByPeer[peer] = id
             handshaking.insert(id)
             statistics.update { $0.sessionsHandshaking = handshaking.count }
-            handle(connection.advance(), for: id, context: context)
+            handle(connection.advance(), for: session, context: context)
         }
     }
 
-    private func receive(_ datagram: ByteBuffer, for id: DTLSSessionID, context: ChannelHandlerContext) {
-        guard var session = sessions[id] else { return }
+    private func receive(_ datagram: ByteBuffer, for session: Session, context: ChannelHandlerContext) {
+        let id = session.id
         let wasEstablished = session.connection.state == .established
         let events = session.connection.receive(datagram)
         if events.isEmpty {
@@ -215,9 +243,8 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
         } else {
             // Only authenticated input keeps a session alive: spoofed junk must not.
             session.lastReceived = .now()
-            sessions[id] = session
         }
-        handle(events, for: id, context: context)
+        handle(events, for: session, context: context)
     }
 
     /// A DTLS handshake record in epoch 0 carrying a ClientHello (RFC 6347 §4.1 and §4.2.2 layouts).
@@ -238,11 +265,12 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
         return datagram.getBytes(at: datagram.readerIndex + 27, length: 32)
     }
 
-    private func handle(_ events: [DTLSConnectionEvent], for id: DTLSSessionID, context: ChannelHandlerContext) {
-        guard let session = sessions[id] else { return }
+    private func handle(_ events: [DTLSConnectionEvent], for session: Session, context: ChannelHandlerContext) {
+        guard !session.isEnded else { return }
+        let id = session.id
         for event in events {
             // A handler above may have closed the session while an earlier event was delivered.
-            guard sessions[id] != nil else { break }
+            guard !session.isEnded else { break }
             switch event {
             case .handshakeCompleted:
                 handshaking.remove(id)
@@ -289,7 +317,7 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .send(let id, let record):
-            guard let session = sessions[id] else {
+            guard let session = session(id) else {
                 promise?.fail(DTLSError(.notEstablished, "the DTLS session \(id) is closed"))
                 return
             }
@@ -298,8 +326,9 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
                 // Its datagram leaves at the next flush, with the others written before it; with a promise, now.
                 if promise != nil {
                     sendOutgoing(of: session, context: context, promise: promise)
-                } else {
-                    unsent.insert(id)
+                } else if !session.hasUnsent {
+                    session.hasUnsent = true
+                    unsent.append(session)
                 }
             } catch {
                 promise?.fail(error)
@@ -315,11 +344,20 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
     }
 
     private func flushOutgoing(_ context: ChannelHandlerContext) {
-        for id in unsent {
-            if let session = sessions[id] { sendOutgoing(of: session, context: context) }
+        for session in unsent {
+            session.hasUnsent = false
+            if !session.isEnded { sendOutgoing(of: session, context: context) }
         }
         unsent.removeAll(keepingCapacity: true)
         context.flush()
+    }
+
+    /// The live session with this id.
+    private func session(_ id: DTLSSessionID) -> Session? {
+        if let session = lastSession, session.id == id, !session.isEnded { return session }
+        guard let session = sessions[id] else { return nil }
+        lastSession = session
+        return session
     }
 
     private func sendOutgoing(
@@ -349,6 +387,8 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
         context: ChannelHandlerContext
     ) {
         guard let session = sessions.removeValue(forKey: id) else { return }
+        session.isEnded = true
+        if lastSession === session { lastSession = nil }
         sessionsByPeer[session.peer] = nil
         let wasHandshaking = handshaking.remove(id) != nil
         session.connection.close()
@@ -371,7 +411,7 @@ public final class DTLSServerHandler: ChannelDuplexHandler {
                 let error = DTLSError(.handshakeTimeout, "the DTLS handshake with \(session.peer) took too long")
                 end(id, reason: .failed(error), sendCloseNotify: false, context: context)
             } else if session.connection.retransmitDelayMilliseconds == 0 {
-                handle(session.connection.handleTimeout(), for: id, context: context)
+                handle(session.connection.handleTimeout(), for: session, context: context)
             }
         }
         ticks += 1

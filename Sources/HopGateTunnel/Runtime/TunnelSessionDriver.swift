@@ -42,10 +42,47 @@ public final class TunnelSessionDriver {
         }
     }
 
-    private var entries: [ExchangeID: Entry] = [:]
+    /// The exchanges by id, with the last one looked up at hand: a request's calls and events come in runs for one
+    /// exchange, and each lookup in the dictionary hashes the id (nine times a request).
+    private struct Entries {
+        private var byID: [ExchangeID: Entry] = [:]
+        private var last: (id: ExchangeID, entry: Entry)?
+
+        var count: Int { byID.count }
+        var isEmpty: Bool { byID.isEmpty }
+        var ids: Dictionary<ExchangeID, Entry>.Keys { byID.keys }
+
+        subscript(id: ExchangeID) -> Entry? {
+            mutating get {
+                if let last, last.id == id { return last.entry }
+                guard let entry = byID[id] else { return nil }
+                last = (id, entry)
+                return entry
+            }
+            set {
+                if last?.id == id { last = nil }
+                byID[id] = newValue
+            }
+        }
+
+        mutating func removeValue(forKey id: ExchangeID) -> Entry? {
+            if last?.id == id { last = nil }
+            return byID.removeValue(forKey: id)
+        }
+
+        mutating func removeAll() {
+            last = nil
+            byID.removeAll()
+        }
+    }
+
+    private var entries = Entries()
     /// Session outputs not yet acted on: acting on one may produce more, so they are taken in order from here
-    /// rather than by recursion.
-    private var backlog = CircularBuffer<TunnelSession.Output>()
+    /// rather than by recursion. The session appends to it directly (its `into:` calls), and it keeps its capacity:
+    /// arrays of outputs made and joined for every call were the commonest allocation of a request.
+    private var backlog: [TunnelSession.Output] = []
+    /// The next output of `backlog` to act on.
+    private var backlogNext = 0
     private var outgoingRecords: [ByteBuffer] = []
     private var running = false
     public private(set) var isClosed = false
@@ -87,33 +124,33 @@ public final class TunnelSessionDriver {
     public func start() {
         run {
             do {
-                handle(try session.start(now: now()))
+                try session.start(now: now(), into: &backlog)
             } catch {
-                handle(session.close("the Hello cannot be sent: \(error)"))
+                session.close("the Hello cannot be sent: \(error)", into: &backlog)
             }
         }
     }
 
     public func receive(_ record: ByteBuffer) {
-        run { handle(session.receive(record, now: now())) }
+        runDeliveringAtOnce { session.receive(record, now: now(), into: &backlog) }
     }
 
     /// Call every few milliseconds, after `SCTPStack.advanceTimers`.
     public func tick() {
-        run { handle(session.tick(now: now())) }
+        runDeliveringAtOnce { session.tick(now: now(), into: &backlog) }
     }
 
     public func verdict(_ verdict: EdgeHandshake.Verdict) {
-        run { handle(session.verdict(verdict, now: now())) }
+        run { session.verdict(verdict, now: now(), into: &backlog) }
     }
 
     public func goAway(_ reason: String) {
-        run { handle(session.goAway(reason, now: now())) }
+        run { session.goAway(reason, now: now(), into: &backlog) }
     }
 
     /// Ends the session: every exchange is aborted, and the delegate hears `closed`.
     public func close(_ why: String) {
-        run { handle(session.close(why)) }
+        run { session.close(why, into: &backlog) }
     }
 
     /// Opens an exchange with a request head (edge only). Returns nil when the session takes no new exchanges now;
@@ -123,11 +160,10 @@ public final class TunnelSessionDriver {
         var failure: (any Error)?
         run {
             do {
-                guard let (id, outputs) = try session.openExchange(head, now: now()) else { return }
+                guard let id = try session.openExchange(head, now: now(), into: &backlog) else { return }
                 let exchange = TunnelExchange(id: id, driver: NIOLoopBound(self, eventLoop: eventLoop))
                 entries[id] = Entry(exchange: exchange, consumer: consumer)
                 opened = exchange
-                handle(outputs)
             } catch {
                 failure = error
             }
@@ -141,7 +177,7 @@ public final class TunnelSessionDriver {
     func sendHead(_ head: TunnelFrame, on id: ExchangeID) {
         run {
             do {
-                handle(try session.sendHead(head, on: id, now: now()))
+                try session.sendHead(head, on: id, now: now(), into: &backlog)
             } catch {
                 abortLocally(id, error)
             }
@@ -168,15 +204,30 @@ public final class TunnelSessionDriver {
     func abort(_ id: ExchangeID, _ reason: AbortReason) {
         run {
             guard entries.removeValue(forKey: id) != nil else { return }
-            handle(session.abort(id, reason, now: now()))
+            session.abort(id, reason, now: now(), into: &backlog)
         }
     }
 
     func consumed(_ bytes: Int, on id: ExchangeID) {
-        run { handle(session.consumed(bytes, on: id, now: now())) }
+        run { session.consumed(bytes, on: id, now: now(), into: &backlog) }
     }
 
     // MARK: - Acting on outputs
+
+    /// The owner's calls (a record, a tick) come from the loop itself, never from inside an application's call, so
+    /// their events may reach consumers at once (see `deliver`).
+    private var deliversAtOnce = false
+    /// A consumer is hearing an event now.
+    private var inConsumer = false
+    /// Events in tasks on the driver's loop that have not run yet.
+    private var queuedEvents = 0
+
+    private func runDeliveringAtOnce(_ body: () -> Void) {
+        guard !running else { return run(body) }
+        deliversAtOnce = true
+        run(body)
+        deliversAtOnce = false
+    }
 
     /// Runs `body`, then acts on every output it produced, then sends the records they made.
     private func run(_ body: () -> Void) {
@@ -189,7 +240,7 @@ public final class TunnelSessionDriver {
         body()
         actOnBacklog()
         if session.deferredCalls >= Self.deferredCallsPerSend {
-            handle(session.flush(now: now()))
+            session.flush(now: now(), into: &backlog)
             actOnBacklog()
         }
         running = false
@@ -208,7 +259,7 @@ public final class TunnelSessionDriver {
                 let held = driver.held
                 driver.held.removeAll()
                 for id in held { driver.flush(id, partial: true) }
-                driver.handle(driver.session.flush(now: driver.now()))
+                driver.session.flush(now: driver.now(), into: &driver.backlog)
             }
         }
     }
@@ -227,11 +278,13 @@ public final class TunnelSessionDriver {
     }
 
     private func actOnBacklog() {
-        while let output = backlog.popFirst() { act(on: output) }
-    }
-
-    private func handle(_ outputs: [TunnelSession.Output]) {
-        backlog.append(contentsOf: outputs)
+        while backlogNext < backlog.count {
+            let output = backlog[backlogNext]
+            backlogNext += 1
+            act(on: output)
+        }
+        backlog.removeAll(keepingCapacity: true)
+        backlogNext = 0
     }
 
     private func act(on output: TunnelSession.Output) {
@@ -250,9 +303,13 @@ public final class TunnelSessionDriver {
             let exchange = TunnelExchange(id: id, driver: NIOLoopBound(self, eventLoop: eventLoop))
             let entry = Entry(exchange: exchange, consumer: nil)
             entries[id] = entry
-            guard let consumer = delegate?.exchangeOpened(exchange, head: head) else {
+            // The application's code, like a consumer's: nothing reaches it at once while it runs.
+            inConsumer = true
+            let accepted = delegate?.exchangeOpened(exchange, head: head)
+            inConsumer = false
+            guard let consumer = accepted else {
                 entries[id] = nil
-                handle(session.abort(id, AbortReason(.refused, "the client takes no requests now"), now: now()))
+                session.abort(id, AbortReason(.refused, "the client takes no requests now"), now: now(), into: &backlog)
                 return
             }
             entry.consumer = consumer
@@ -271,7 +328,7 @@ public final class TunnelSessionDriver {
         case .closed(let why):
             isClosed = true
             let reason = AbortReason(.sessionEnded, "the tunnel session ended: \(why)")
-            for id in entries.keys { deliver(.aborted(reason), to: id) }
+            for id in entries.ids { deliver(.aborted(reason), to: id) }
             entries.removeAll()
             // What the session sent last (a Reject) must leave before the owner's close_notify.
             sendOutgoingRecords()
@@ -279,9 +336,33 @@ public final class TunnelSessionDriver {
         }
     }
 
+    /// Events go to a consumer as a task on its loop, except where that is the driver's own loop (the client's local
+    /// connections, a one-loop edge) and hearing it at once is safe: a task for each head, data and end was an
+    /// allocation and a trip through the loop's queue, three times a request. At once only
+    /// - while the driver acts on a record or a tick (`deliversAtOnce`): during a run an application started (a
+    ///   `write`), an event would reach it inside its own call, before that call returned what it returns;
+    /// - outside another consumer's event (`inConsumer`): what a consumer calls back nests in this run;
+    /// - with no task of events still queued (`queuedEvents`), so that events keep their order.
+    /// What a consumer calls back (write, end, consumed) nests in the current `run`; its outputs are acted on after
+    /// the one being acted on now.
     private func deliver(_ event: TunnelExchangeEvent, to id: ExchangeID) {
         guard let consumer = entries[id]?.consumer else { return }
-        consumer.eventLoop.execute { consumer.onEvent(event) }
+        guard consumer.eventLoop === eventLoop else {
+            consumer.eventLoop.execute { consumer.onEvent(event) }
+            return
+        }
+        if deliversAtOnce && !inConsumer && queuedEvents == 0 {
+            inConsumer = true
+            consumer.onEvent(event)
+            inConsumer = false
+            return
+        }
+        queuedEvents += 1
+        let driver = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.execute {
+            driver.value.queuedEvents -= 1
+            consumer.onEvent(event)
+        }
     }
 
     /// Hands the exchange's queued bytes (and then its end) to the session, as far as credit and SCTP allow, in
@@ -312,7 +393,7 @@ public final class TunnelSessionDriver {
             }
             entry.queuedBytes -= gathered
             do {
-                handle(try session.sendData(gathering: pieces, on: id, now: now()))
+                try session.sendData(gathering: pieces, on: id, now: now(), into: &backlog)
             } catch {
                 return abortLocally(id, error)
             }
@@ -321,7 +402,7 @@ public final class TunnelSessionDriver {
         if entry.queue.isEmpty && entry.endQueued && !entry.endSent {
             entry.endSent = true
             do {
-                handle(try session.sendEnd(on: id, now: now()))
+                try session.sendEnd(on: id, now: now(), into: &backlog)
             } catch {
                 return abortLocally(id, error)
             }
@@ -341,6 +422,6 @@ public final class TunnelSessionDriver {
         let reason = error as? AbortReason ?? AbortReason(.internalError, "\(error)")
         deliver(.aborted(reason), to: id)
         entries[id] = nil
-        handle(session.abort(id, reason, now: now()))
+        session.abort(id, reason, now: now(), into: &backlog)
     }
 }

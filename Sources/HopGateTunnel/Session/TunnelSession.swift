@@ -63,7 +63,7 @@ public final class TunnelSession {
     private var edgeHandshake: EdgeHandshake?
     private var clientHandshake: ClientHandshake?
     private var association: SCTPAssociation?
-    private var exchanges: [UInt16: (sequence: UInt32, machine: ExchangeStateMachine)] = [:]
+    private var exchanges = ExchangeTable()
     private var nextSequence: UInt32 = 1
     private var liveness: LivenessStateMachine?
     private var welcome: SessionHandshakeMessage.Welcome?
@@ -135,12 +135,24 @@ public final class TunnelSession {
 
     /// The client's Hello.
     public func start(now: UInt64) throws -> [Output] {
-        guard let clientHandshake else { return [] }
+        try collect { try start(now: now, into: &$0) }
+    }
+
+    /// Each call that returns outputs also has a form that appends them to the caller's array: an owner that acts on
+    /// many outputs (`TunnelSessionDriver`) keeps one array instead of allocating and joining several per record.
+    public func start(now: UInt64, into outputs: inout [Output]) throws {
+        guard let clientHandshake else { return }
         let record = try clientHandshake.helloRecord()
         helloRecord = record
         helloSentAt = now
         handshakeStartedAt = now
-        return [.record(record)]
+        outputs.append(.record(record))
+    }
+
+    private func collect(_ body: (inout [Output]) throws -> Void) rethrows -> [Output] {
+        var outputs: [Output] = []
+        try body(&outputs)
+        return outputs
     }
 
     public var roundTripMilliseconds: UInt64? { liveness?.roundTripMilliseconds }
@@ -167,81 +179,91 @@ public final class TunnelSession {
     // MARK: - Records in
 
     public func receive(_ record: ByteBuffer, now: UInt64) -> [Output] {
+        collect { receive(record, now: now, into: &$0) }
+    }
+
+    public func receive(_ record: ByteBuffer, now: UInt64, into outputs: inout [Output]) {
         switch phase {
         case .closed:
-            return []
+            return
         case .handshaking:
             if handshakeStartedAt == nil { handshakeStartedAt = now }
             // At the client, SCTP's INIT may overtake the Welcome: ignore it, SCTP sends it again. The edge expects
             // nothing but a Hello (the client starts SCTP only after the Welcome): anything else is a bad Hello.
-            guard role == .edge || SessionHandshakeMessage.isHandshake(record) else { return [] }
-            return receiveHandshake(record, now: now)
+            guard role == .edge || SessionHandshakeMessage.isHandshake(record) else { return }
+            receiveHandshake(record, now: now, into: &outputs)
         case .established:
             if SessionHandshakeMessage.isHandshake(record) {
                 // The client sent its Hello again: our Welcome was lost.
-                if role == .edge, let welcomeRecord { return [.record(welcomeRecord)] }
-                return []
+                if role == .edge, let welcomeRecord { outputs.append(.record(welcomeRecord)) }
+                return
             }
-            guard let association else { return [] }
+            guard let association else { return }
             liveness?.received(now: now)
             association.input(record)
-            return pump(now: now)
+            pump(now: now, into: &outputs)
         }
     }
 
-    private func receiveHandshake(_ record: ByteBuffer, now: UInt64) -> [Output] {
+    private func receiveHandshake(_ record: ByteBuffer, now: UInt64, into outputs: inout [Output]) {
         if var handshake = edgeHandshake {
             let action = handshake.receive(record)
             edgeHandshake = handshake
-            return handleEdge(action, now: now)
+            return handleEdge(action, now: now, into: &outputs)
         }
-        guard var handshake = clientHandshake else { return [] }
+        guard var handshake = clientHandshake else { return }
         let outcome = handshake.receive(record)
         clientHandshake = handshake
         switch outcome {
         case .waiting:
-            return []
+            return
         case .rejected(let reject):
             phase = .closed
-            return [.rejected(reject), .closed(reject.message)]
+            outputs += [.rejected(reject), .closed(reject.message)]
         case .failed(let why):
             phase = .closed
-            return [.closed(why)]
+            outputs.append(.closed(why))
         case .welcomed(let welcome):
-            return establish(welcome, now: now)
+            establish(welcome, now: now, into: &outputs)
         }
     }
 
     /// The owner's answer to `.verify` (edge only).
     public func verdict(_ verdict: EdgeHandshake.Verdict, now: UInt64) -> [Output] {
-        guard var handshake = edgeHandshake, phase == .handshaking else { return [] }
-        let action = handshake.verdict(verdict)
-        edgeHandshake = handshake
-        return handleEdge(action, now: now)
+        collect { self.verdict(verdict, now: now, into: &$0) }
     }
 
-    private func handleEdge(_ action: EdgeHandshake.Action, now: UInt64) -> [Output] {
+    public func verdict(_ verdict: EdgeHandshake.Verdict, now: UInt64, into outputs: inout [Output]) {
+        guard var handshake = edgeHandshake, phase == .handshaking else { return }
+        let action = handshake.verdict(verdict)
+        edgeHandshake = handshake
+        handleEdge(action, now: now, into: &outputs)
+    }
+
+    private func handleEdge(_ action: EdgeHandshake.Action, now: UInt64, into outputs: inout [Output]) {
         switch action {
         case .none:
-            return []
+            return
         case .verifyKey, .verifyToken:
-            return [.verify(action)]
+            outputs.append(.verify(action))
         case .reject(let record, let reject):
             phase = .closed
-            return [.record(record), .rejected(reject), .closed(reject.message)]
+            outputs += [.record(record), .rejected(reject), .closed(reject.message)]
         case .welcome(let record, let welcome, let hello):
             welcomeRecord = record
             clientHello = hello
-            return [.record(record)] + establish(welcome, now: now)
+            outputs.append(.record(record))
+            establish(welcome, now: now, into: &outputs)
         }
     }
 
-    private func establish(_ welcome: SessionHandshakeMessage.Welcome, now: UInt64) -> [Output] {
+    private func establish(_ welcome: SessionHandshakeMessage.Welcome, now: UInt64, into outputs: inout [Output]) {
         do {
             association = try SCTPAssociation(settings: settings)
         } catch {
             phase = .closed
-            return [.closed("cannot start SCTP: \(error)")]
+            outputs.append(.closed("cannot start SCTP: \(error)"))
+            return
         }
         self.welcome = welcome
         limits = FrameLimits(
@@ -254,7 +276,8 @@ public final class TunnelSession {
             now: now
         )
         phase = .established
-        return [.established(welcome)] + pump(now: now)
+        outputs.append(.established(welcome))
+        pump(now: now, into: &outputs)
     }
 
     // MARK: - Timers
@@ -262,36 +285,43 @@ public final class TunnelSession {
     /// Call on a timer (every few milliseconds): drives keepalive; SCTP's own timers are the process-wide
     /// `SCTPStack.advanceTimers`, after which every session's `tick` collects what they produced.
     public func tick(now: UInt64) -> [Output] {
+        collect { tick(now: now, into: &$0) }
+    }
+
+    public func tick(now: UInt64, into outputs: inout [Output]) {
         if phase == .handshaking {
             let started = handshakeStartedAt ?? now
             handshakeStartedAt = started
             if now >= started + Self.handshakeTimeoutMilliseconds {
-                return close("no session handshake within \(Self.handshakeTimeoutMilliseconds / 1000) s")
+                return close(
+                    "no session handshake within \(Self.handshakeTimeoutMilliseconds / 1000) s",
+                    into: &outputs
+                )
             }
         }
         if phase == .handshaking, let helloRecord, now >= helloSentAt + Self.helloRetransmitMilliseconds {
             helloSentAt = now
-            return [.record(helloRecord)]
+            outputs.append(.record(helloRecord))
+            return
         }
-        guard phase == .established, var liveness else { return [] }
+        guard phase == .established, var liveness else { return }
         let action = liveness.tick(now: now, exchangesWaiting: !exchanges.isEmpty)
         self.liveness = liveness
-        var outputs: [Output] = []
         switch action {
         case .sendPing(let value):
             queueControl(.ping(value))
         case .idleTimeout:
-            return close("the peer sent nothing for \(liveness.idleTimeoutMilliseconds) ms")
+            return close("the peer sent nothing for \(liveness.idleTimeoutMilliseconds) ms", into: &outputs)
         case .unresponsive:
             return close(
                 "the peer did not answer a ping within \(LivenessStateMachine.probeTimeoutMilliseconds) ms "
-                    + "while \(exchanges.count) exchange(s) waited"
+                    + "while \(exchanges.count) exchange(s) waited",
+                into: &outputs
             )
         case .sendPong, nil:
             break
         }
-        outputs += pump(now: now)
-        return outputs
+        pump(now: now, into: &outputs)
     }
 
     // MARK: - Exchanges (calls)
@@ -299,6 +329,12 @@ public final class TunnelSession {
     /// Opens an exchange with a request head (edge only). Returns it, or nil when the session takes no new exchanges
     /// now (all streams busy, or going away). Throws `.headersTooLarge` for a head over one message.
     public func openExchange(_ head: TunnelFrame, now: UInt64) throws -> (ExchangeID, [Output])? {
+        var outputs: [Output] = []
+        guard let id = try openExchange(head, now: now, into: &outputs) else { return nil }
+        return (id, outputs)
+    }
+
+    public func openExchange(_ head: TunnelFrame, now: UInt64, into outputs: inout [Output]) throws -> ExchangeID? {
         guard role == .edge, phase == .established, announcedReady, liveness?.acceptsNewExchanges == true,
             let welcome, exchanges.count < Int(welcome.maximumConcurrentExchanges), exchanges.count < Int(streams) - 1
         else { return nil }
@@ -311,12 +347,17 @@ public final class TunnelSession {
         let message = try Self.message(try exchange.sendHead(head), sequence: id.sequence)
         exchanges[stream] = (id.sequence, exchange)
         enqueue(message, on: stream)
-        return (id, pumpUnlessDeferred(now: now))
+        pumpUnlessDeferred(now: now, into: &outputs)
+        return id
     }
 
     /// Sends a response head (client only).
     public func sendHead(_ head: TunnelFrame, on id: ExchangeID, now: UInt64) throws -> [Output] {
-        try withExchange(id, now: now) { try $0.sendHead(head) }
+        try collect { try sendHead(head, on: id, now: now, into: &$0) }
+    }
+
+    public func sendHead(_ head: TunnelFrame, on id: ExchangeID, now: UInt64, into outputs: inout [Output]) throws {
+        try withExchange(id, now: now, into: &outputs) { try $0.sendHead(head) }
     }
 
     /// How many data bytes the exchange may send now, in one `sendData`.
@@ -329,12 +370,21 @@ public final class TunnelSession {
 
     /// Sends body bytes; at most `sendableBytes`.
     public func sendData(_ bytes: ByteBuffer, on id: ExchangeID, now: UInt64) throws -> [Output] {
-        try sendData(gathering: [bytes], on: id, now: now)
+        try collect { try sendData(gathering: [bytes], on: id, now: now, into: &$0) }
     }
 
     /// Sends body bytes from several buffers as one data frame (their order kept); at most `sendableBytes` in all.
     /// A writer whose reads do not match `dataChunkSize` fills whole messages this way without copying twice.
     public func sendData(gathering pieces: [ByteBuffer], on id: ExchangeID, now: UInt64) throws -> [Output] {
+        try collect { try sendData(gathering: pieces, on: id, now: now, into: &$0) }
+    }
+
+    public func sendData(
+        gathering pieces: [ByteBuffer],
+        on id: ExchangeID,
+        now: UInt64,
+        into outputs: inout [Output]
+    ) throws {
         let count = pieces.reduce(0) { $0 + $1.readableBytes }
         guard count <= Self.maximumChunkSize else {
             throw AbortReason(.internalError, "a chunk of \(count) bytes; at most \(Self.maximumChunkSize)")
@@ -349,56 +399,75 @@ public final class TunnelSession {
         message.writeInteger(UInt32(1 + count))  // the frame's length: its type, then the bytes
         TunnelFrame.encodeData(pieces, into: &message)
         enqueue(message, on: id.stream)
-        return pumpUnlessDeferred(now: now)
+        pumpUnlessDeferred(now: now, into: &outputs)
     }
 
     public func sendEnd(on id: ExchangeID, now: UInt64) throws -> [Output] {
-        try withExchange(id, now: now) { try $0.sendEnd() }
+        try collect { try sendEnd(on: id, now: now, into: &$0) }
+    }
+
+    public func sendEnd(on id: ExchangeID, now: UInt64, into outputs: inout [Output]) throws {
+        try withExchange(id, now: now, into: &outputs) { try $0.sendEnd() }
     }
 
     /// The application took `bytes` of received data from the exchange: grants the peer more credit.
     public func consumed(_ bytes: Int, on id: ExchangeID, now: UInt64) -> [Output] {
-        guard var exchange = exchanges[id.stream], exchange.sequence == id.sequence else { return [] }
+        collect { consumed(bytes, on: id, now: now, into: &$0) }
+    }
+
+    public func consumed(_ bytes: Int, on id: ExchangeID, now: UInt64, into outputs: inout [Output]) {
+        guard var exchange = exchanges[id.stream], exchange.sequence == id.sequence else { return }
         let grant = exchange.machine.consumed(bytes)
         exchanges[id.stream] = exchange
         if let grant, let message = try? Self.message(grant, sequence: id.sequence) { enqueue(message, on: id.stream) }
-        return pumpUnlessDeferred(now: now)
+        pumpUnlessDeferred(now: now, into: &outputs)
     }
 
     public func abort(_ id: ExchangeID, _ reason: AbortReason, now: UInt64) -> [Output] {
-        guard var exchange = exchanges[id.stream], exchange.sequence == id.sequence else { return [] }
+        collect { abort(id, reason, now: now, into: &$0) }
+    }
+
+    public func abort(_ id: ExchangeID, _ reason: AbortReason, now: UInt64, into outputs: inout [Output]) {
+        guard var exchange = exchanges[id.stream], exchange.sequence == id.sequence else { return }
         if let frame = exchange.machine.abort(reason), let message = try? Self.message(frame, sequence: id.sequence) {
             enqueue(message, on: id.stream)
         }
         exchanges[id.stream] = nil
-        return pumpUnlessDeferred(now: now)
+        pumpUnlessDeferred(now: now, into: &outputs)
     }
 
     /// Announces GOAWAY: no new exchanges; those in flight may finish.
     public func goAway(_ reason: String, now: UInt64) -> [Output] {
-        guard phase == .established, var liveness, liveness.goAway() else { return [] }
+        collect { goAway(reason, now: now, into: &$0) }
+    }
+
+    public func goAway(_ reason: String, now: UInt64, into outputs: inout [Output]) {
+        guard phase == .established, var liveness, liveness.goAway() else { return }
         self.liveness = liveness
         queueControl(.goAway(reason: String(reason.prefix(1024))))
-        return pump(now: now)
+        pump(now: now, into: &outputs)
     }
 
     public func close(_ why: String) -> [Output] {
-        guard phase != .closed else { return [] }
+        collect { close(why, into: &$0) }
+    }
+
+    public func close(_ why: String, into outputs: inout [Output]) {
+        guard phase != .closed else { return }
         phase = .closed
         association?.close()
         exchanges.removeAll()
         pending.removeAll()
         pendingBytes = 0
-        return [.closed(why)]
+        outputs.append(.closed(why))
     }
 
     private func withExchange(
         _ id: ExchangeID,
         now: UInt64,
+        into outputs: inout [Output],
         _ body: (inout ExchangeStateMachine) throws -> TunnelFrame
-    )
-        throws -> [Output]
-    {
+    ) throws {
         guard var exchange = exchanges[id.stream], exchange.sequence == id.sequence else {
             throw AbortReason(.cancelled, "the exchange \(id) is over")
         }
@@ -406,18 +475,21 @@ public final class TunnelSession {
         exchanges[id.stream] = exchange
         enqueue(message, on: id.stream)
         if exchange.machine.isFinished { exchanges[id.stream] = nil }
-        return pumpUnlessDeferred(now: now)
+        pumpUnlessDeferred(now: now, into: &outputs)
     }
 
     /// Sends what the application's calls queued (with `defersSending`).
     public func flush(now: UInt64) -> [Output] {
-        pump(now: now)
+        collect { pump(now: now, into: &$0) }
     }
 
-    private func pumpUnlessDeferred(now: UInt64) -> [Output] {
-        guard defersSending else { return pump(now: now) }
+    public func flush(now: UInt64, into outputs: inout [Output]) {
+        pump(now: now, into: &outputs)
+    }
+
+    private func pumpUnlessDeferred(now: UInt64, into outputs: inout [Output]) {
+        guard defersSending else { return pump(now: now, into: &outputs) }
         deferredCalls += 1
-        return []
     }
 
     // MARK: - Moving frames
@@ -460,16 +532,15 @@ public final class TunnelSession {
     }
 
     /// Sends what SCTP has room for, reads what arrived, and collects the packets to send.
-    private func pump(now: UInt64) -> [Output] {
+    private func pump(now: UInt64, into outputs: inout [Output]) {
         deferredCalls = 0
-        guard let association, phase == .established else { return [] }
-        var outputs: [Output] = []
+        guard let association, phase == .established else { return }
         // Read first: acknowledgements free send space.
         for (stream, message) in association.receive() {
-            outputs += deliver(message, on: stream, now: now)
-            guard phase == .established else { return outputs }
+            deliver(message, on: stream, now: now, into: &outputs)
+            guard phase == .established else { return }
         }
-        if association.state == .closed { return outputs + close("the SCTP association ended") }
+        if association.state == .closed { return close("the SCTP association ended", into: &outputs) }
         if !announcedReady && association.state == .connected {
             announcedReady = true
             // The peer may have offered fewer streams than this end: only those both have exist.
@@ -488,19 +559,18 @@ public final class TunnelSession {
                     sent += 1
                 }
             } catch {
-                return outputs + close("SCTP refused a message: \(error)")
+                return close("SCTP refused a message: \(error)", into: &outputs)
             }
             if sent > 0 { pending.removeFirst(sent) }
         }
         if pendingBytes > Self.maximumPendingBytes {
-            return outputs + close("the peer stopped acknowledging: \(pendingBytes) bytes are waiting")
+            return close("the peer stopped acknowledging: \(pendingBytes) bytes are waiting", into: &outputs)
         }
         if wasAboveHighWater && pendingBytes < Self.pendingHighWater {
             // Room again: every writer may continue.
-            outputs += exchanges.map { .writable(ExchangeID(stream: $0.key, sequence: $0.value.sequence)) }
+            outputs += exchanges.ids.map { .writable($0) }
         }
         for packet in association.takeOutgoing() { outputs.append(.record(packet)) }
-        return outputs
     }
 
     /// Joins waiting messages of the same exchange into one (up to the message size), so they leave in one
@@ -528,61 +598,62 @@ public final class TunnelSession {
         pending = merged
     }
 
-    private func deliver(_ message: ByteBuffer, on stream: UInt16, now: UInt64) -> [Output] {
+    private func deliver(_ message: ByteBuffer, on stream: UInt16, now: UInt64, into outputs: inout [Output]) {
         if stream == 0 {
             guard let frame = try? TunnelFrame(decoding: message, limits: limits) else {
-                return close("a malformed control frame")
+                return close("a malformed control frame", into: &outputs)
             }
-            return control(frame, now: now)
+            return control(frame, now: now, into: &outputs)
         }
         var body = message
         guard let sequence = body.readInteger(as: UInt32.self) else {
-            return close("an exchange message without its sequence")
+            return close("an exchange message without its sequence", into: &outputs)
         }
         let id = ExchangeID(stream: stream, sequence: sequence)
-        var outputs: [Output] = []
         repeat {
             guard let length = body.readInteger(as: UInt32.self), let frameBytes = body.readSlice(length: Int(length))
             else {
-                return outputs + abortAndForget(id, AbortReason(.protocolError, "a frame longer than its message"))
+                return abortAndForget(
+                    id,
+                    AbortReason(.protocolError, "a frame longer than its message"),
+                    into: &outputs
+                )
             }
             let frame: TunnelFrame
             do {
                 frame = try TunnelFrame(decoding: frameBytes, limits: limits)
             } catch let reason as AbortReason {
-                return outputs + abortAndForget(id, reason)
+                return abortAndForget(id, reason, into: &outputs)
             } catch {
-                return outputs + abortAndForget(id, AbortReason(.protocolError, "\(error)"))
+                return abortAndForget(id, AbortReason(.protocolError, "\(error)"), into: &outputs)
             }
-            outputs += deliverFrame(frame, id: id, now: now)
-            guard phase == .established else { return outputs }
+            deliverFrame(frame, id: id, now: now, into: &outputs)
+            guard phase == .established else { return }
         } while body.readableBytes > 0
-        return outputs
     }
 
-    private func deliverFrame(_ frame: TunnelFrame, id: ExchangeID, now: UInt64) -> [Output] {
+    private func deliverFrame(_ frame: TunnelFrame, id: ExchangeID, now: UInt64, into outputs: inout [Output]) {
         let stream = id.stream
         let sequence = id.sequence
-        var outputs: [Output] = []
         if let current = exchanges[stream], current.sequence != sequence {
             // Frames are in order per stream, so a different sequence is either stale (a frame that crossed our
             // end or abort: drop it) or, at the client, the edge's next exchange on a stream it has finished with.
-            guard role == .client, case .requestHead = frame else { return [] }
+            guard role == .client, case .requestHead = frame else { return }
             exchanges[stream] = nil
             outputs.append(
                 .aborted(ExchangeID(stream: stream, sequence: current.sequence), AbortReason(.cancelled, "replaced"))
             )
         }
         if exchanges[stream] == nil {
-            guard role == .client, case .requestHead = frame, let welcome else { return outputs }  // stale: drop
+            guard role == .client, case .requestHead = frame, let welcome else { return }  // stale: drop
             guard liveness?.acceptsNewExchanges == true else {
-                return outputs + abortAndForget(id, AbortReason(.refused, "the client is going away"))
+                return abortAndForget(id, AbortReason(.refused, "the client is going away"), into: &outputs)
             }
             exchanges[stream] = (
                 sequence, ExchangeStateMachine(role: .client, initialCredit: Int(welcome.initialCredit))
             )
         }
-        guard var exchange = exchanges[stream] else { return outputs }
+        guard var exchange = exchanges[stream] else { return }
         let action = exchange.machine.receive(frame)
         exchanges[stream] = exchange
         switch action {
@@ -597,18 +668,17 @@ public final class TunnelSession {
         case .ignored: break
         }
         if exchange.machine.isFinished { exchanges[stream] = nil }
-        return outputs
     }
 
-    private func abortAndForget(_ id: ExchangeID, _ reason: AbortReason) -> [Output] {
+    private func abortAndForget(_ id: ExchangeID, _ reason: AbortReason, into outputs: inout [Output]) {
         if let message = try? Self.message(.abort(reason), sequence: id.sequence) { enqueue(message, on: id.stream) }
-        guard exchanges[id.stream]?.sequence == id.sequence else { return [] }
+        guard exchanges[id.stream]?.sequence == id.sequence else { return }
         exchanges[id.stream] = nil
-        return [.aborted(id, reason)]
+        outputs.append(.aborted(id, reason))
     }
 
-    private func control(_ frame: TunnelFrame, now: UInt64) -> [Output] {
-        guard var liveness else { return [] }
+    private func control(_ frame: TunnelFrame, now: UInt64, into outputs: inout [Output]) {
+        guard var liveness else { return }
         defer { self.liveness = liveness }
         switch frame {
         case .ping(let value):
@@ -622,8 +692,7 @@ public final class TunnelSession {
             liveness.receivedGoAway(now: now)
         default:
             self.liveness = liveness
-            return close("an exchange frame on the control stream")
+            close("an exchange frame on the control stream", into: &outputs)
         }
-        return []
     }
 }

@@ -122,9 +122,13 @@ public enum SessionHandshakeMessage: Equatable, Sendable {
     }
 
     /// Whether a record is a handshake message rather than an SCTP packet: SCTP packets start with the source port
-    /// (5000, 0x13 0x88), handshake messages with "HGT".
+    /// (5000, 0x13 0x88), handshake messages with "HGT". Asked of every record, so it reads the bytes in place:
+    /// comparing arrays cost two allocations a record.
     public static func isHandshake(_ record: ByteBuffer) -> Bool {
-        record.getBytes(at: record.readerIndex, length: 3) == Array(magic.prefix(3))
+        let at = record.readerIndex
+        return record.getInteger(at: at, as: UInt8.self) == magic[0]
+            && record.getInteger(at: at + 1, as: UInt8.self) == magic[1]
+            && record.getInteger(at: at + 2, as: UInt8.self) == magic[2]
     }
 
     // MARK: - Encoding
