@@ -186,7 +186,7 @@ _hopgate() {
 
 _hopgate_serve() {
     repeating_flags=()
-    non_repeating_flags=(--acme-staging --acme-agree-tos --dev --migrate --version -h --help)
+    non_repeating_flags=(--acme-staging --acme-agree-tos --http-proxy --dev --migrate --version -h --help)
     repeating_options=()
     non_repeating_options=(--database --database-timeout --log-level --log-format --acme-directory --acme-email --acme-ca-file --acme-challenge --domain --https-listen --http-listen --dtls-listen --metrics-listen --admin-key --tls-certificate --tls-key --upstream-timeout --header-timeout --max-body-bytes --trust-forwarded --shutdown-grace --threads --cert-refresh-interval --acme-retry-delay)
     __hopgate_offer_flags_options 0

@@ -57,6 +57,15 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var httpListen: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "The HTTP listener forwards requests to clients, as the HTTPS one does, instead of redirecting them to "
+                + "HTTPS: behind a load balancer that terminates TLS, or for tests on one machine. The admin API "
+                + "stays on HTTPS. (env: HOPGATE_HTTP_PROXY=1)"
+        )
+    )
+    var httpProxy = false
+
     @Option(
         help: ArgumentHelp(
             "The DTLS (UDP) listener clients dial. Default: :443 (:8443 in --dev). (env: HOPGATE_DTLS_LISTEN, "
@@ -227,6 +236,7 @@ struct ServeCommand: AsyncParsableCommand {
                         DevModeBanner.print(
                             mainDomain: configuration.mainDomain,
                             bound: bound,
+                            httpProxies: configuration.httpProxies,
                             fingerprint: fingerprint,
                             generatedAdminKey: generatedKey
                         )
@@ -314,6 +324,10 @@ struct ServeCommand: AsyncParsableCommand {
             dtls: dtls,
             metrics: metrics
         )
+        configuration.httpProxies = enabled(httpProxy, "HOPGATE_HTTP_PROXY")
+        if configuration.httpProxies && http == nil {
+            throw ValidationError("--http-proxy needs the HTTP listener: drop --http-listen off")
+        }
         if let seconds = try number(upstreamTimeout, "HOPGATE_UPSTREAM_TIMEOUT") {
             configuration.proxy.upstreamTimeout = .milliseconds(Int64(seconds * 1000))
         }
@@ -489,6 +503,7 @@ enum DevModeBanner {
     static func print(
         mainDomain: String,
         bound: [String: SocketAddress],
+        httpProxies: Bool,
         fingerprint: String,
         generatedAdminKey: String?
     ) {
@@ -500,7 +515,10 @@ enum DevModeBanner {
             "  HTTPS   https://127.0.0.1:\(httpsPort)   (self-signed: curl -k)",
             "  DTLS    127.0.0.1:\(dtlsPort)/udp   certificate sha256 \(fingerprint)",
         ]
-        if let http = bound["http"]?.port { lines.append("  HTTP    http://127.0.0.1:\(http)   (redirects to HTTPS)") }
+        if let http = bound["http"]?.port {
+            let role = httpProxies ? "forwards requests, plain HTTP" : "redirects to HTTPS"
+            lines.append("  HTTP    http://127.0.0.1:\(http)   (\(role))")
+        }
         if let metrics = bound["metrics"] {
             lines.append("  metrics http://\(metrics.ipAddress ?? "127.0.0.1"):\(metrics.port ?? 0)/metrics")
         }

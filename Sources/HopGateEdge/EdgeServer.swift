@@ -42,6 +42,10 @@ public struct EdgeConfiguration: Sendable {
     public var mainDomain: String
     public var https: ListenAddress
     public var http: ListenAddress?
+    /// The HTTP listener forwards requests to the clients as the HTTPS one does, instead of redirecting them to
+    /// HTTPS: for an edge behind a load balancer that terminates TLS, or a test on one machine. ACME challenges are
+    /// still answered there; the admin API stays on HTTPS only.
+    public var httpProxies = false
     public var dtls: ListenAddress
     public var metrics: ListenAddress?
     public var proxy = ProxySettings()
@@ -115,7 +119,7 @@ public final class EdgeServer: Service {
             scheme: "https",
             redirectToHTTPSPort: nil,
             local: admin,
-            challenges: acme.map { HTTP01Responder(source: $0) },
+            challenges: nil,
             metrics: metrics,
             logger: logger
         )
@@ -133,8 +137,10 @@ public final class EdgeServer: Service {
         var http: EdgeHTTPListener?
         if let address = configuration.http {
             environment.scheme = "http"
-            environment.redirectToHTTPSPort = https.localAddress?.port ?? configuration.https.port
+            environment.redirectToHTTPSPort =
+                configuration.httpProxies ? nil : https.localAddress?.port ?? configuration.https.port
             environment.local = nil
+            environment.challenges = acme.map { HTTP01Responder(source: $0) }
             http = try await listening("HTTP", address) { [environment] in
                 try await EdgeHTTPListener.bind(
                     host: address.host,

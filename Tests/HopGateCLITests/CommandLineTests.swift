@@ -34,6 +34,7 @@ import Testing
         ["domain", "ls", "--log-format", "xml"],
         ["domain", "ls", "--database-timeout", "-1"],
         ["keygen", "--bytes", "3"],
+        ["serve", "--dev", "--http-listen", "off", "--http-proxy"],
     ])
     func usageErrorsExit64(arguments: [String]) async throws {
         let output = try await hopgate(arguments)

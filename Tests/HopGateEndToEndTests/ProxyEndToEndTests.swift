@@ -262,6 +262,55 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(2)))
+    func withHTTPProxyThePlainListenerForwardsButKeepsTheAdminAPIOff() async throws {
+        let edge = try await EdgeUnderTest(extraArguments: ["--http-proxy"])
+        let echo = try await LocalService(name: "echo")
+        let key = try await edge.register("echo.localhost")
+        let client = try await edge.connect(domain: "echo.localhost", key: key, arguments: ["--to", "\(echo.port)"])
+
+        let plain = try await edge.curl(["http://echo.localhost:\(edge.http)/headers"], host: "echo.localhost")
+        #expect(plain.status == 200, "\(plain.body)")
+        let fields = try JSONSerialization.jsonObject(with: Data(plain.body.utf8)) as? [String: String]
+        #expect(fields?["x-forwarded-proto"] == "http")
+        #expect(fields?["x-forwarded-host"] == "echo.localhost:\(edge.http)")
+        // A body of a few MiB each way arrives whole over plain HTTP too.
+        let download = edge.directory + "/plain-download"
+        let bytes = try await edge.curl(
+            ["http://echo.localhost:\(edge.http)/bytes?n=3000000"],
+            host: "echo.localhost",
+            outputFile: download
+        )
+        #expect(bytes.status == 200)
+        let size = try FileManager.default.attributesOfItem(atPath: download)[.size] as? Int
+        #expect(size == 3_000_000)
+        let upload = edge.directory + "/plain-upload"
+        _ = try await offload { try runProcess("/bin/sh", ["-c", "head -c 3000000 /dev/urandom > \(upload)"]) }
+        let expected = try await offload { try runProcess("/usr/bin/sha256sum", [upload]) }.standardOutput.prefix(64)
+        let posted = try await edge.curl(
+            ["--data-binary", "@\(upload)", "http://echo.localhost:\(edge.http)/sha256"],
+            host: "echo.localhost"
+        )
+        #expect(posted.status == 200)
+        #expect(posted.body == "\(expected) 3000000")
+
+        // The admin key must not cross the network in the clear: the plain listener has no admin API.
+        let admin = try await edge.curl(
+            [
+                "-H", "Authorization: Bearer \(EdgeUnderTest.adminKey)",
+                "http://edge.localhost:\(edge.http)/api/v1/admin/domains",
+            ],
+            host: "edge.localhost"
+        )
+        #expect(admin.status == 502)
+        #expect(!admin.body.contains("echo.localhost"))
+        // HTTPS goes on as before.
+        let secure = try await edge.curl([edge.url("echo.localhost", "/headers")], host: "echo.localhost")
+        let secureFields = try JSONSerialization.jsonObject(with: Data(secure.body.utf8)) as? [String: String]
+        #expect(secureFields?["x-forwarded-proto"] == "https")
+        await client.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
     func errorsAreClearPagesWithTheRightStatus() async throws {
         let edge = try await EdgeUnderTest(
             extraArguments: ["--upstream-timeout", "1", "--max-body-bytes", "5000000", "--header-timeout", "1"])

@@ -19,9 +19,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         var settings: ProxySettings
         /// `https` or `http`: what X-Forwarded-Proto says.
         var scheme: String
-        /// Set on the plain-HTTP listener: requests are redirected to HTTPS on this port (except ACME challenges).
+        /// Set on the plain-HTTP listener unless it forwards requests: they are redirected to HTTPS on this port.
         var redirectToHTTPSPort: Int?
         var local: (any LocalResponder)?
+        /// Set on the plain-HTTP listener: the ACME HTTP-01 answers, given before anything else.
         var challenges: (any LocalResponder)?
         var metrics: EdgeMetrics
         var logger: Logger
@@ -308,11 +309,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             )
         }
         let path = Self.originForm(head.uri)
+        if let challenges = environment.challenges, challenges.claims(host: host, path: path) {
+            state = .local(head: head, host: host, responder: challenges, body: ByteBuffer())
+            return
+        }
         if let port = environment.redirectToHTTPSPort {
-            if let challenges = environment.challenges, challenges.claims(host: host, path: path) {
-                state = .local(head: head, host: host, responder: challenges, body: ByteBuffer())
-                return
-            }
             return redirect(head, host: host, path: path, port: port)
         }
         if let local = environment.local, local.claims(host: host, path: path) {
