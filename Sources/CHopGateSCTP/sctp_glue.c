@@ -225,6 +225,11 @@ long hg_sctp_send(uint64_t id, uint16_t stream, const uint8_t *data, size_t leng
     return (long)sent;
 }
 
+void hg_sctp_set_nodelay(uint64_t id, int on) {
+    endpoint *e = find(id);
+    if (e != NULL) set_int(e->socket, IPPROTO_SCTP, SCTP_NODELAY, on);
+}
+
 static void handle_notification(endpoint *e, const uint8_t *buffer, size_t length) {
     const union sctp_notification *notification = (const union sctp_notification *)buffer;
     if (length < sizeof(notification->sn_header)) return;

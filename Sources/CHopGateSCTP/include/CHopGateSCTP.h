@@ -55,6 +55,10 @@ uint64_t hg_sctp_retransmitted_chunks(void);
 /// (try again after input), or another negative errno.
 long hg_sctp_send(uint64_t id, uint16_t stream, const uint8_t *data, size_t length);
 
+/// Turns Nagle's algorithm off (the default here) or on for the association: on, messages sent while data is in
+/// flight wait to be bundled; the next send with it off outputs everything waiting, in as few packets as fit.
+void hg_sctp_set_nodelay(uint64_t id, int on);
+
 /// Reads the next piece of a message: returns its length (0..capacity), sets the stream and whether it ends the
 /// message; HG_SCTP_WOULD_BLOCK when nothing is ready; another negative errno on failure.
 long hg_sctp_receive(uint64_t id, uint8_t *buffer, size_t capacity, uint16_t *stream, int *end_of_message);

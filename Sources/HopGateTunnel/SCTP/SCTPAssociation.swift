@@ -169,6 +169,12 @@ public final class SCTPAssociation: @unchecked Sendable {
         throw TunnelWireError("the SCTP association cannot send (errno \(-result))")
     }
 
+    /// Whether a message goes out at once (the default) or, while data is in flight, waits to be bundled with the
+    /// ones after it until a send with this on again (see `TunnelSession`'s pump).
+    public func setSendsAtOnce(_ atOnce: Bool) {
+        SCTPStack.withLock { hg_sctp_set_nodelay(id, atOnce ? 1 : 0) }
+    }
+
     /// Every whole message that has arrived, in order per stream. A peer that sends a message over
     /// `maximumMessageSize` breaks the protocol: the association is closed rather than buffering without bound.
     public func receive() -> [(stream: UInt16, message: ByteBuffer)] {

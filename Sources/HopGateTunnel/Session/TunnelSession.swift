@@ -552,8 +552,16 @@ public final class TunnelSession {
         if association.state == .connected {
             coalescePending()
             var sent = 0
+            // Several messages (of different exchanges) leave bundled: SCTP holds each but the last and sends them
+            // together with it, in one packet where they fit, instead of a packet (a DTLS record, a datagram, a
+            // wakeup at the peer) each.
+            let bundles = pending.count > 1
+            if bundles { association.setSendsAtOnce(false) }
+            defer { if bundles { association.setSendsAtOnce(true) } }
             do {
-                while sent < pending.count, try association.send(pending[sent].message, on: pending[sent].stream) {
+                while sent < pending.count {
+                    if bundles && sent == pending.count - 1 { association.setSendsAtOnce(true) }
+                    guard try association.send(pending[sent].message, on: pending[sent].stream) else { break }
                     if pending[sent].stream == 0 && pongPending { pongPending = false }
                     pendingBytes -= pending[sent].message.readableBytes
                     sent += 1
