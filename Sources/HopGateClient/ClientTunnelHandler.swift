@@ -35,6 +35,8 @@ final class ClientTunnelHandler: ChannelInboundHandler, TunnelSessionDriverDeleg
     private var context: ChannelHandlerContext?
     private var ticker: RepeatedTask?
     private var rejection: SessionHandshakeMessage.Reject?
+    /// The edge's Welcome, until SCTP is up too.
+    private var welcome: SessionHandshakeMessage.Welcome?
 
     /// - Parameters:
     ///   - welcomePromise: succeeded when the session is up, failed with a `TunnelClientError` if it never is.
@@ -102,10 +104,15 @@ final class ClientTunnelHandler: ChannelInboundHandler, TunnelSessionDriverDeleg
     func verify(_ action: EdgeHandshake.Action) {}
 
     func established(_ welcome: SessionHandshakeMessage.Welcome) {
-        welcomePromise.succeed(welcome)
+        self.welcome = welcome
     }
 
-    func ready() {}
+    /// The session is up only once SCTP is: the edge routes requests to it from then on, so "connected" means
+    /// serving. Through a lossy path a lost SCTP handshake packet takes a retransmission (a second or more), and a
+    /// request sent on the word of the Welcome alone was refused as busy.
+    func ready() {
+        if let welcome { welcomePromise.succeed(welcome) }
+    }
 
     func rejected(_ reject: SessionHandshakeMessage.Reject) {
         rejection = reject
