@@ -15,6 +15,7 @@ typedef struct {
 typedef struct {
     uint8_t *in;           // the datagram fed in, not yet read (NULL when none)
     size_t in_length;
+    int in_lent;           // `in` is the caller's (hg_dgram_bio_lend), not ours to free
     datagram *out;         // datagrams written, in order
     size_t out_count;
     size_t out_capacity;
@@ -62,9 +63,10 @@ static int dgram_read(BIO *bio, char *buffer, int size) {
     // A datagram larger than the reader's buffer is truncated, as recvfrom would; DTLS then drops the record.
     size_t n = state->in_length < (size_t)size ? state->in_length : (size_t)size;
     memcpy(buffer, state->in, n);
-    free(state->in);
+    if (!state->in_lent) free(state->in);
     state->in = NULL;
     state->in_length = 0;
+    state->in_lent = 0;
     return (int)n;
 }
 
@@ -113,7 +115,7 @@ static int dgram_destroy(BIO *bio) {
     if (state == NULL) return 0;
     hg_dgram_bio_out_clear(bio);
     free(state->out);
-    free(state->in);
+    if (!state->in_lent) free(state->in);
     free(state);
     BIO_set_data(bio, NULL);
     return 1;
@@ -148,7 +150,8 @@ void hg_dgram_bio_feed(BIO *bio, const uint8_t *bytes, size_t length) {
     dgram_state *state = BIO_get_data(bio);
     // An empty datagram carries no record: reading it as 0 bytes would look like EOF to OpenSSL and end the session.
     if (length == 0) return;
-    free(state->in);
+    if (!state->in_lent) free(state->in);
+    state->in_lent = 0;
     state->in = malloc(length > 0 ? length : 1);
     if (state->in == NULL) {
         state->in_length = 0;
@@ -156,6 +159,27 @@ void hg_dgram_bio_feed(BIO *bio, const uint8_t *bytes, size_t length) {
     }
     memcpy(state->in, bytes, length);
     state->in_length = length;
+}
+
+void hg_dgram_bio_lend(BIO *bio, const uint8_t *bytes, size_t length) {
+    dgram_state *state = BIO_get_data(bio);
+    if (!state->in_lent) free(state->in);
+    state->in = NULL;
+    state->in_length = 0;
+    state->in_lent = 0;
+    // As with feed: an empty datagram would read as EOF.
+    if (length == 0 || bytes == NULL) return;
+    state->in = (uint8_t *)bytes;
+    state->in_length = length;
+    state->in_lent = 1;
+}
+
+void hg_dgram_bio_take_back(BIO *bio) {
+    dgram_state *state = BIO_get_data(bio);
+    if (!state->in_lent) return;
+    state->in = NULL;
+    state->in_length = 0;
+    state->in_lent = 0;
 }
 
 void hg_dgram_bio_set_peer(BIO *bio, const uint8_t *bytes, size_t length) {

@@ -28,6 +28,10 @@ void hg_ssl_use_fast_retransmission(SSL *ssl);
 BIO *hg_dgram_bio_new(long mtu);
 /// Copies one received datagram in; the next BIO_read returns it.
 void hg_dgram_bio_feed(BIO *bio, const uint8_t *bytes, size_t length);
+/// Lends one received datagram without copying it: the next BIO_read returns it. The bytes must stay valid until
+/// `hg_dgram_bio_take_back`, which forgets what was not read.
+void hg_dgram_bio_lend(BIO *bio, const uint8_t *bytes, size_t length);
+void hg_dgram_bio_take_back(BIO *bio);
 /// Sets the peer address bytes that cookies are computed over.
 void hg_dgram_bio_set_peer(BIO *bio, const uint8_t *bytes, size_t length);
 /// The next datagram written goes into `dest` (at most `capacity` bytes) rather than the queue, if it is the first
