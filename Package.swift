@@ -210,6 +210,8 @@ let package = Package(
             dependencies: [
                 "HopGateEdge", "HopGateStore", "HopGateTunnel", "HopGateTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),

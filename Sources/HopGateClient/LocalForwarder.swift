@@ -285,7 +285,7 @@ private final class LocalExchange: @unchecked Sendable {
             // A 101 keeps what it switches to (Upgrade) and says so (Connection: upgrade).
             if switching && (name.equalsLowercaseASCII("upgrade") || name.equalsLowercaseASCII("connection")) {
                 fields.append(HeaderField(name, value))
-            } else if !Self.hopByHop.contains(where: { name.equalsLowercaseASCII($0) }) {
+            } else if !name.isHopByHopFieldName {
                 fields.append(HeaderField(name, value))
             }
         }
@@ -351,10 +351,6 @@ private final class LocalExchange: @unchecked Sendable {
         exchange.abort(reason)
         channel?.close(promise: nil)
     }
-
-    static let hopByHop = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-    ]
 }
 
 /// Hands a local connection's responses to the exchange that sent the request. It stays on the connection between

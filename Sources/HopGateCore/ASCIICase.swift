@@ -3,12 +3,21 @@ extension String {
     /// compare, without making a lowercased copy: a header pass over every request and response does this often.
     /// On `String`, not `StringProtocol`: a generic one runs unspecialized from other modules, at several times
     /// the cost; inlinable, since it runs for every header name against every name it is compared with.
+    ///
+    /// The bytes are compared in place when both strings have them contiguous (nearly always: native strings and
+    /// literals): stepping through two UTF-8 views with `zip` cost about 150 instructions a byte (callgrind).
     @inlinable
     public func equalsLowercaseASCII(_ lowercase: String) -> Bool {
-        guard utf8.count == lowercase.utf8.count else { return false }
-        return zip(utf8, lowercase.utf8).allSatisfy { byte, expected in
-            (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == expected
+        let count = utf8.count
+        guard count == lowercase.utf8.count else { return false }
+        let inPlace = utf8.withContiguousStorageIfAvailable { mine in
+            lowercase.utf8.withContiguousStorageIfAvailable { expected in
+                for index in 0..<count where foldedASCII(mine[index]) != expected[index] { return false }
+                return true
+            }
         }
+        if let inPlace, let equal = inPlace { return equal }
+        return zip(utf8, lowercase.utf8).allSatisfy { byte, expected in foldedASCII(byte) == expected }
     }
 }
 
@@ -30,6 +39,13 @@ extension String {
     public var isHTTPFieldValue: Bool {
         utf8.withContiguousStorageIfAvailable { $0.allSatisfy(isFieldValueByte) } ?? utf8.allSatisfy(isFieldValueByte)
     }
+}
+
+/// An ASCII capital as its lowercase letter; any other byte as it is.
+@usableFromInline
+@inline(__always)
+func foldedASCII(_ byte: UInt8) -> UInt8 {
+    byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
 }
 
 /// A token's characters: letters, digits and ``!#$%&'*+-.^_`|~``, as bits of two masks (bytes 0-63 and 64-127).

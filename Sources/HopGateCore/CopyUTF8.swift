@@ -14,3 +14,18 @@ public func copyUTF8(of string: String, into out: UnsafeMutableRawBufferPointer,
     }
     offset += count
 }
+
+extension String {
+    /// `parts` one after the other, in one allocation: each `+` or interpolated part costs an append of several
+    /// hundred instructions (a header the edge builds for every request took five, callgrind).
+    public init(concatenating parts: String...) {
+        var count = 0
+        for part in parts { count += part.utf8.count }
+        self.init(unsafeUninitializedCapacity: count) { out in
+            let raw = UnsafeMutableRawBufferPointer(out)
+            var at = 0
+            for part in parts { copyUTF8(of: part, into: raw, at: &at) }
+            return at
+        }
+    }
+}

@@ -14,6 +14,19 @@ import Testing
         #expect(!"[".equalsLowercaseASCII("{"))
     }
 
+    @Test func hopByHopFieldNamesAreKnownInAnyCaseAndNothingElseIs() {
+        let hopByHop = [
+            "Connection", "KEEP-ALIVE", "proxy-connection", "TE", "Trailer", "transfer-Encoding", "upgrade",
+            "Proxy-Authenticate", "proxy-authorization",
+        ]
+        for name in hopByHop { #expect(name.isHopByHopFieldName, "\(name)") }
+        let others = [
+            "", "t", "tea", "Trailers", "Upgrades", "Content-Length", "proxy-connectio", "x-te", "Connectiox",
+            "keep_alive", "Transfer-Encodings", "Proxy-Authenticat", "Authorization", "Set-Cookie",
+        ]
+        for name in others { #expect(!name.isHopByHopFieldName, "\(name)") }
+    }
+
     @Test func tokensAndFieldValuesAreWhatHTTPAllows() {
         #expect("Content-Type".isHTTPToken)
         #expect("x-custom_1.2~!#$%&'*+^`|".isHTTPToken)

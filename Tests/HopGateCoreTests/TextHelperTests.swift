@@ -12,6 +12,18 @@ import Testing
         #expect(directoryPart(of: "") == "")
     }
 
+    @Test func concatenatingJoinsPartsOfAnyLengthAndScript() {
+        #expect(
+            String(concatenating: "for=", "192.0.2.1", ";host=\"", "app.example.com", "\"")
+                == "for=192.0.2.1;host=\"app.example.com\""
+        )
+        #expect(String(concatenating: "", "", "") == "")
+        #expect(
+            String(concatenating: "é", "日本", String(repeating: "x", count: 100)) == "é日本"
+                + String(repeating: "x", count: 100)
+        )
+    }
+
     @Test func trimsWhitespaceOrChosenCharacters() {
         #expect(" \t value \r\n".trimmingWhitespace() == "value")
         #expect("a b".trimmingWhitespace() == "a b")

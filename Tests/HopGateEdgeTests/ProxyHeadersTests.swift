@@ -1,3 +1,4 @@
+import HopGateTunnel
 import NIOHTTP1
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
             ("x-secret", "1"), ("Transfer-Encoding", "chunked"), ("ETag", "\"1\""), ("TE", "trailers"),
             ("Upgrade", "websocket"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
         ])
-        let kept = ProxyHeaders.removingHopByHop(headers)
+        let kept = ProxyHeaders.responseHeaders(headers.map { HeaderField($0.name, $0.value) }, keepingUpgrade: false)
         #expect(
             kept.map { "\($0.name): \($0.value)" } == [
                 "Content-Type: text/plain", "ETag: \"1\"", "Set-Cookie: a=1", "Set-Cookie: b=2",
@@ -24,7 +25,7 @@ import Testing
             ("Host", "app.example.com"), ("Connection", "Upgrade, keep-alive"), ("Upgrade", "websocket"),
             ("Sec-WebSocket-Key", "abc"),
         ])
-        let kept = ProxyHeaders.removingHopByHop(headers, keepingUpgrade: true)
+        let kept = ProxyHeaders.responseHeaders(headers.map { HeaderField($0.name, $0.value) }, keepingUpgrade: true)
         #expect(
             kept.map { "\($0.name): \($0.value)" } == [
                 "Host: app.example.com", "Upgrade: websocket", "Sec-WebSocket-Key: abc", "Connection: upgrade",
@@ -93,12 +94,24 @@ import Testing
         }
         #expect(host("App.Example.COM") == "app.example.com")
         #expect(host("app.example.com:8443") == "app.example.com")
+        #expect(host("App.Example.COM.:8443") == "app.example.com")
+        #expect(host("Bücher.Example:443") == "bücher.example")
+        #expect(host(":443") == "")
         #expect(host("app.example.com.") == "app.example.com")
         #expect(host("[2001:db8::1]:443") == "[2001:db8::1]")
         #expect(host("[2001:db8::1]") == "[2001:db8::1]")
         #expect(host("") == nil)
         #expect(host(nil, uri: "https://Other.Example:8443/x?y") == "other.example")
         #expect(host(nil) == nil)
+        var twice = HTTPHeaders([("Host", "a.example"), ("host", "b.example")])
+        #expect(
+            ProxyHeaders.host(of: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: twice)) == nil
+        )
+        twice = HTTPHeaders([("HOST", "A.example")])
+        #expect(
+            ProxyHeaders.host(of: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: twice))
+                == "a.example"
+        )
     }
 
     @Test func theTargetIsThePathAndQueryInEitherForm() {

@@ -9,6 +9,8 @@ import HopGateTestSupport
 /// - `GET /chunked?n=N&gap=S`: N chunks of a chunked response, S seconds apart;
 /// - `GET /hang`: never answers;
 /// - `GET /headers`: the request headers as JSON;
+/// - `GET /status?code=N`: an empty response with status N that says `Content-Length: 5` all the same;
+/// - `HEAD` of any path: what `GET /bytes` would say, without the bytes;
 /// - anything else: `NAME PATH` as text.
 final class LocalService: Sendable {
     let port: Int
@@ -74,10 +76,20 @@ final class LocalService: Sendable {
                     self.wfile.write(b"0\r\n\r\n")
                 elif path == "/hang":
                     time.sleep(3600)
+                elif path == "/status":
+                    self.send_response(int(q.get("code", "204")))
+                    self.send_header("Content-Length", "5")
+                    self.end_headers()
                 elif path == "/headers":
                     self.reply(200, json.dumps({k.lower(): v for k, v in self.headers.items()}).encode(), "application/json")
                 else:
                     self.reply(200, f"{sys.argv[2]} {self.path}\n".encode(), "text/plain")
+
+            def do_HEAD(self):
+                self.send_response(200)
+                self.send_header("Content-Length", self.query().get("n", "0"))
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()
 
             def do_POST(self):
                 digest = hashlib.sha256(); total = 0

@@ -154,6 +154,47 @@ import Testing
         await edge.stop()
     }
 
+    /// Responses that have no body (to HEAD, 204, 304) are framed as such, even when the service's heads say a
+    /// length: a body read where none is would swallow the next response on the connection.
+    @Test(.timeLimit(.minutes(2)))
+    func responsesWithoutABodyLeaveTheConnectionInStep() async throws {
+        let (edge, app, client) = try await edgeServingApp()
+        defer { withExtendedLifetime(app) {} }
+        let result = try await runAsBrowser(
+            """
+            s = browser()
+            host = b"Host: app.localhost\\r\\n"
+            s.sendall(b"HEAD /bytes?n=1000 HTTP/1.1\\r\\n" + host + b"\\r\\n"
+                      + b"GET /status?code=204 HTTP/1.1\\r\\n" + host + b"\\r\\n"
+                      + b"GET /status?code=304 HTTP/1.1\\r\\n" + host + b"\\r\\n"
+                      + b"GET /last HTTP/1.1\\r\\n" + host + b"Connection: close\\r\\n\\r\\n")
+            s.settimeout(20)
+            received = b""
+            while True:
+                piece = s.recv(65536)
+                if not piece: break
+                received += piece
+            sys.stdout.write(received.decode(errors="replace"))
+            """,
+            edge: edge
+        )
+        let answers = result.standardOutput.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.lowercased() }
+        #expect(answers.count == 4, "four responses in: \(result.standardOutput)\(result.standardError)")
+        guard answers.count == 4 else { return }
+        // HEAD: the length a GET would have, and nothing after the head.
+        #expect(answers[0].hasPrefix("200 ") && answers[0].contains("content-length: 1000\r\n"))
+        #expect(answers[0].hasSuffix("\r\n\r\n"))
+        // 204 and 304: no framing fields at all, whatever the service said, and no body.
+        for (answer, status) in zip(answers[1...2], ["204 ", "304 "]) {
+            #expect(answer.hasPrefix(status), "\(answer)")
+            #expect(!answer.contains("content-length") && !answer.contains("transfer-encoding"), "\(answer)")
+            #expect(answer.hasSuffix("\r\n\r\n"), "\(answer)")
+        }
+        #expect(answers[3].hasPrefix("200 ") && answers[3].hasSuffix("app /last\n"))
+        await client.stop()
+        await edge.stop()
+    }
+
     /// A service that answers an upgrade request without switching (a plain 200): the browser gets that answer and
     /// the connection closes (nothing after an upgrade request is parsed as HTTP), and the next connection works.
     @Test(.timeLimit(.minutes(2)))

@@ -557,8 +557,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let method = request.head.method
             request.responseHasNoBody = method == .HEAD || status == 204 || status == 304
             let switching = status == 101 && request.isUpgrade
-            var headers = HTTPHeaders(fields.map { ($0.name, $0.value) })
-            headers = ProxyHeaders.removingHopByHop(headers, keepingUpgrade: switching)
+            var headers = ProxyHeaders.responseHeaders(fields, keepingUpgrade: switching)
             // A refused upgrade ends the connection too: NIO's request decoder parses nothing after an upgrade
             // request, so a next request on it would wait forever.
             if (!request.head.isKeepAlive || request.isUpgrade) && !switching && request.head.version.major == 1 {
@@ -668,8 +667,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let pipe = RawPipeHandler(exchange: exchange)
             try pipeline.addHandler(pipe, position: .before(self))
             // Removal completes at once on the loop; the futures say nothing more.
-            _ = pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self))
-            _ = pipeline.removeHandler(try pipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
+            _ = pipeline.removeHandler(try pipeline.handler(type: EdgeResponseEncoder.self))
             _ = pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
             request.pipe = pipe
             logAccess(request, status: 101, note: "switched protocols")
@@ -758,7 +756,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             )
             handler.resumeReads()
             handler.environment.metrics.requestFinished(
-                method: head.method.rawValue,
+                method: head.method,
                 status: response.status.code,
                 seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
                 bytesIn: body.readableBytes,
@@ -785,7 +783,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         let (headers, body) = page.response(accept: head.headers["accept"].first)
         if !logged {
             environment.metrics.requestFinished(
-                method: head.method.rawValue,
+                method: head.method,
                 status: page.status.code,
                 seconds: 0,
                 bytesIn: 0,
@@ -845,7 +843,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     private func logAccess(_ request: Proxied, status: UInt, note: String?) {
         let seconds = Double((NIODeadline.now() - request.started).nanoseconds) / 1e9
         environment.metrics.requestFinished(
-            method: request.head.method.rawValue,
+            method: request.head.method,
             status: status,
             seconds: seconds,
             bytesIn: request.bytesIn,

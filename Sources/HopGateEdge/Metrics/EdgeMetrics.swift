@@ -1,5 +1,6 @@
 import FoundationEssentials
 import HopGateTunnel
+import NIOHTTP1
 import Synchronization
 
 /// The edge's counters, rendered in the Prometheus text format. Few enough series that one lock is cheap; label
@@ -8,10 +9,37 @@ import Synchronization
 public final class EdgeMetrics: Sendable {
     /// Upper bounds of the request duration histogram, in seconds.
     static let durationBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
-    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT"]
+    /// The method labels: the standard methods, and OTHER for any other.
+    static let methodLabels = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "OTHER"]
+
+    /// `method`'s place in `methodLabels`.
+    static func methodLabelIndex(_ method: HTTPMethod) -> UInt8 {
+        switch method {
+        case .GET: return 0
+        case .HEAD: return 1
+        case .POST: return 2
+        case .PUT: return 3
+        case .DELETE: return 4
+        case .PATCH: return 5
+        case .OPTIONS: return 6
+        case .CONNECT: return 7
+        default: return 8
+        }
+    }
+
+    /// A series of the request counter, by the place of its method label: making and hashing a "method,status"
+    /// string for every request was about 1.7k instructions (callgrind).
+    private struct RequestSeries: Hashable, Comparable {
+        let method: UInt8
+        let status: UInt
+
+        var label: String { "method=\"\(EdgeMetrics.methodLabels[Int(method)])\",status=\"\(status)\"" }
+
+        static func < (lhs: Self, rhs: Self) -> Bool { lhs.label < rhs.label }
+    }
 
     private struct State {
-        var requests: [String: Int] = [:]  // "method,status"
+        var requests: [RequestSeries: Int] = [:]
         var durationCounts = [Int](repeating: 0, count: EdgeMetrics.durationBuckets.count)
         var durationSum = 0.0
         var durationTotal = 0
@@ -29,10 +57,10 @@ public final class EdgeMetrics: Sendable {
 
     public init() {}
 
-    func requestFinished(method: String, status: UInt, seconds: Double, bytesIn: Int, bytesOut: Int) {
-        let method = Self.knownMethods.contains(method) ? method : "OTHER"
+    func requestFinished(method: HTTPMethod, status: UInt, seconds: Double, bytesIn: Int, bytesOut: Int) {
+        let series = RequestSeries(method: Self.methodLabelIndex(method), status: status)
         state.withLock { state in
-            state.requests["\(method),\(status)", default: 0] += 1
+            state.requests[series, default: 0] += 1
             for (index, bound) in Self.durationBuckets.enumerated() where seconds <= bound {
                 state.durationCounts[index] += 1
             }
@@ -69,9 +97,8 @@ public final class EdgeMetrics: Sendable {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         }
         family("hopgate_http_requests_total", "counter", "HTTP requests answered, by method and status.")
-        for (key, count) in snapshot.requests.sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: ",")
-            out += "hopgate_http_requests_total{method=\"\(parts[0])\",status=\"\(parts[1])\"} \(count)\n"
+        for (series, count) in snapshot.requests.sorted(by: { $0.key < $1.key }) {
+            out += "hopgate_http_requests_total{\(series.label)} \(count)\n"
         }
         family("hopgate_http_request_duration_seconds", "histogram", "Time from request head to response end.")
         for (index, bound) in Self.durationBuckets.enumerated() {

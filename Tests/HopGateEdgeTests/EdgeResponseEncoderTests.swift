@@ -1,0 +1,180 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+@testable import HopGateEdge
+
+/// The edge's HTTP/1 response encoder: byte for byte what NIO's encoder and header validator write for the same
+/// requests and responses, and what it refuses.
+@Suite struct EdgeResponseEncoderTests {
+    /// One request and the parts of its response.
+    struct Exchange {
+        var request: String
+        var response: [HTTPServerResponsePart]
+    }
+
+    private static func head(
+        _ status: HTTPResponseStatus,
+        _ headers: [(String, String)],
+        version: HTTPVersion = .http1_1
+    ) -> HTTPServerResponsePart {
+        .head(HTTPResponseHead(version: version, status: status, headers: HTTPHeaders(headers)))
+    }
+
+    private static func body(_ text: String) -> HTTPServerResponsePart {
+        .body(.byteBuffer(ByteBuffer(string: text)))
+    }
+
+    /// The bytes a pipeline writes for `exchanges`: requests read one after the other (pipelined when several),
+    /// then the responses written in order. Writes a pipeline refuses are left out.
+    private static func written(_ channel: EmbeddedChannel, _ exchanges: [Exchange]) throws -> String {
+        for exchange in exchanges { try channel.writeInbound(ByteBuffer(string: exchange.request)) }
+        while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        for part in exchanges.flatMap(\.response) { channel.write(part, promise: nil) }
+        channel.flush()
+        var text = ""
+        while let data = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(let buffer) = data else { continue }
+            text += String(buffer: buffer)
+        }
+        return text
+    }
+
+    private static func nios() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withPipeliningAssistance: false,
+            withErrorHandling: false
+        )
+        return channel
+    }
+
+    private static func edges() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes))
+        )
+        try channel.pipeline.syncOperations.addHandler(EdgeResponseEncoder())
+        return channel
+    }
+
+    static let get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    static let head = "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
+    static let connect = "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"
+    static let get10 = "GET / HTTP/1.0\r\n\r\n"
+
+    static let cases: [[Exchange]] = [
+        // No length: chunked, the chunks framed, an empty one written as nothing.
+        [
+            Exchange(
+                request: get,
+                response: [head(.ok, [("Content-Type", "text/plain")]), body("hello"), body(""), body("x"), .end(nil)]
+            )
+        ],
+        // A length: kept, with a Transfer-Encoding beside it removed.
+        [
+            Exchange(
+                request: get,
+                response: [
+                    head(.ok, [("Content-Length", "5"), ("Transfer-Encoding", "chunked")]), body("hello"), .end(nil),
+                ]
+            )
+        ],
+        // A Transfer-Encoding the service sent is replaced by the encoder's own, at the end.
+        [
+            Exchange(
+                request: get,
+                response: [head(.ok, [("transfer-encoding", "gzip"), ("ETag", "\"1\"")]), body("ab"), .end(nil)]
+            )
+        ],
+        // A HEAD response says what a GET's would and has no body.
+        [Exchange(request: head, response: [head(.ok, [("Content-Type", "text/html")]), .end(nil)])],
+        [Exchange(request: head, response: [head(.ok, [("Content-Length", "10")]), .end(nil)])],
+        // No body may follow 204 and 304: their framing fields go.
+        [Exchange(request: get, response: [head(.noContent, [("Content-Length", "0"), ("X-A", "1")]), .end(nil)])],
+        [
+            Exchange(
+                request: get,
+                response: [head(.notModified, [("Transfer-Encoding", "chunked"), ("ETag", "\"2\"")]), .end(nil)]
+            )
+        ],
+        // A 100 answers nothing yet: the HEAD's response after it still has no body.
+        [Exchange(request: head, response: [head(.continue, []), head(.ok, []), .end(nil)])],
+        // Pipelined: each response is framed for its own request.
+        [
+            Exchange(request: head, response: [head(.ok, [("Content-Length", "3")]), .end(nil)]),
+            Exchange(request: get, response: [head(.ok, []), body("abc"), .end(nil)]),
+            Exchange(request: get, response: [head(.notFound, [("Content-Length", "2")]), body("no"), .end(nil)]),
+        ],
+        // HTTP/1.0: no chunking; the body runs to the close.
+        [
+            Exchange(
+                request: get10,
+                response: [head(.ok, [("Server", "x")], version: .http1_0), body("abc"), .end(nil)]
+            )
+        ],
+        // A CONNECT's answer has no body and no framing fields.
+        [Exchange(request: connect, response: [head(.ok, [("Content-Length", "3")]), .end(nil)])],
+        // A switch of protocols.
+        [
+            Exchange(
+                request: get,
+                response: [head(.switchingProtocols, [("Upgrade", "websocket"), ("Connection", "upgrade")])]
+            )
+        ],
+        // A status NIO has no name for, and trailers on a chunked body.
+        [
+            Exchange(
+                request: get,
+                response: [
+                    head(HTTPResponseStatus(statusCode: 599), []), body("z"), .end(HTTPHeaders([("X-Sum", "1")])),
+                ]
+            )
+        ],
+    ]
+
+    @Test(arguments: cases) func theEncoderWritesWhatNIOsWould(_ exchanges: [Exchange]) throws {
+        let nio = try Self.nios()
+        let edge = try Self.edges()
+        let expected = try Self.written(nio, exchanges)
+        #expect(!expected.isEmpty)
+        #expect(try Self.written(edge, exchanges) == expected)
+        _ = try nio.finish()
+        _ = try edge.finish()
+    }
+
+    @Test func aBodyForAHeadRequestIsRefusedAndNotWritten() throws {
+        let channel = try Self.edges()
+        try channel.writeInbound(ByteBuffer(string: Self.head))
+        while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        try channel.writeOutbound(Self.head(.ok, [("Content-Length", "1")]))
+        #expect(throws: EdgeResponseEncoder.BodyNotAllowed.self) { try channel.writeOutbound(Self.body("x")) }
+        try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+        var text = ""
+        while let data = try channel.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let buffer) = data { text += String(buffer: buffer) }
+        }
+        #expect(text == "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n")
+        _ = try channel.finish()
+    }
+
+    @Test(arguments: [
+        [("X-A", "a\r\nSet-Cookie: evil=1")], [("Bad Name", "1")], [("X-A", "nul\u{0}")], [("", "1")],
+    ])
+    func aFieldThatCouldSplitTheResponseIsRefusedAndNothingFollows(_ fields: [(String, String)]) throws {
+        let channel = try Self.edges()
+        try channel.writeInbound(ByteBuffer(string: Self.get + Self.get))
+        while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        #expect(throws: EdgeResponseEncoder.InvalidHead.self) {
+            try channel.writeOutbound(Self.head(.ok, fields))
+        }
+        // The error went up the pipeline too, and the next response is refused as well: the connection is done.
+        #expect(throws: EdgeResponseEncoder.InvalidHead.self) { try channel.throwIfErrorCaught() }
+        #expect(throws: EdgeResponseEncoder.InvalidHead.self) {
+            try channel.writeOutbound(Self.head(.ok, [("Content-Length", "0")]))
+        }
+        #expect(try channel.readOutbound(as: IOData.self) == nil)
+        _ = try channel.finish()
+    }
+}
