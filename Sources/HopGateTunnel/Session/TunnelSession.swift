@@ -582,28 +582,51 @@ public final class TunnelSession {
     }
 
     /// Joins waiting messages of the same exchange into one (up to the message size), so they leave in one
-    /// packet instead of one each.
+    /// packet instead of one each. Each run of them is copied once into a buffer of its size: appending to the
+    /// first message in turn copied it whole at every step, since the queue still held it (copy on write), and
+    /// was 3% of the client's instructions per request (callgrind).
     private func coalescePending() {
         guard pending.count > 1 else { return }
         var merged: [(stream: UInt16, message: ByteBuffer)] = []
         merged.reserveCapacity(pending.count)
-        for item in pending {
-            if var last = merged.last, last.stream == item.stream, item.stream != 0,
-                last.message.readableBytes + item.message.readableBytes - 4 <= SCTPAssociation.maximumMessageSize,
-                last.message.getInteger(at: last.message.readerIndex, as: UInt32.self)
-                    == item.message.getInteger(at: item.message.readerIndex, as: UInt32.self)
-            {
-                var frames = item.message
-                frames.moveReaderIndex(forwardBy: 4)  // the sequence, already there
-                last.message.writeBuffer(&frames)
-                merged[merged.count - 1] = last
-            } else {
-                merged.append(item)
+        var start = 0
+        while start < pending.count {
+            let first = pending[start]
+            var end = start + 1
+            var size = first.message.readableBytes
+            if first.stream != 0, let sequence = Self.sequence(of: first.message) {
+                while end < pending.count, pending[end].stream == first.stream,
+                    size + pending[end].message.readableBytes - 4 <= SCTPAssociation.maximumMessageSize,
+                    Self.sequence(of: pending[end].message) == sequence
+                {
+                    size += pending[end].message.readableBytes - 4
+                    end += 1
+                }
             }
+            if end == start + 1 {
+                merged.append(first)
+            } else {
+                var message = ByteBufferAllocator().buffer(capacity: size)
+                message.writeImmutableBuffer(first.message)
+                for item in pending[(start + 1)..<end] {
+                    // Its sequence is already there: the frames after it.
+                    message.writeImmutableBuffer(
+                        item.message.getSlice(at: item.message.readerIndex + 4, length: item.message.readableBytes - 4)
+                            ?? ByteBuffer()
+                    )
+                }
+                merged.append((first.stream, message))
+            }
+            start = end
         }
         // The byte count drops by 4 for each sequence saved.
         pendingBytes = merged.reduce(0) { $0 + $1.message.readableBytes }
         pending = merged
+    }
+
+    /// The exchange sequence an exchange message starts with.
+    private static func sequence(of message: ByteBuffer) -> UInt32? {
+        message.getInteger(at: message.readerIndex, as: UInt32.self)
     }
 
     private func deliver(_ message: ByteBuffer, on stream: UInt16, now: UInt64, into outputs: inout [Output]) {
