@@ -29,8 +29,8 @@ final class LocalConnectionPool: Sendable {
     /// An idle connection that is still open, if there is one.
     func take(_ key: Key) -> (any Channel)? {
         state.withLock { state in
-            while var channels = state.idle[key], let channel = channels.popLast() {
-                state.idle[key] = channels
+            // In place: a copy of the list taken out and put back cost a copy of it and a second lookup (callgrind).
+            while let channel = state.idle[key]?.popLast() {
                 if channel.isActive { return channel }
             }
             return nil
@@ -41,8 +41,7 @@ final class LocalConnectionPool: Sendable {
     func give(_ channel: any Channel, _ key: Key) {
         let id = ObjectIdentifier(channel)
         let (kept, newlyWatched) = state.withLock { state in
-            guard state.idle[key, default: []].count < Self.maximumIdlePerKey else { return (false, false) }
-            state.idle[key, default: []].append(channel)
+            guard Self.append(channel, to: &state.idle[key, default: []]) else { return (false, false) }
             return (true, state.watched.insert(id).inserted)
         }
         guard kept else { return channel.close(promise: nil) }
@@ -54,6 +53,13 @@ final class LocalConnectionPool: Sendable {
                 state.watched.remove(id)
             }
         }
+    }
+
+    /// Adds `channel` to `idle` unless it is full: one lookup of the key for both.
+    private static func append(_ channel: any Channel, to idle: inout [any Channel]) -> Bool {
+        guard idle.count < maximumIdlePerKey else { return false }
+        idle.append(channel)
+        return true
     }
 
     /// Connections the pool watches for closing: one entry each, however often they came back (for tests).
