@@ -88,16 +88,17 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var at = 0
             copyUTF8(of: method, into: out, at: &at)
-            copyUTF8(of: " ", into: out, at: &at)
+            out[at] = UInt8(ascii: " ")
+            at += 1
             copyUTF8(of: head.uri, into: out, at: &at)
             copyUTF8(of: head.version == .http1_0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", into: out, at: &at)
             for (name, value) in head.headers {
                 copyUTF8(of: name, into: out, at: &at)
-                copyUTF8(of: ": ", into: out, at: &at)
+                copyBytes(UInt8(ascii: ":"), UInt8(ascii: " "), into: out, at: &at)
                 copyUTF8(of: value, into: out, at: &at)
-                copyUTF8(of: "\r\n", into: out, at: &at)
+                copyBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
             }
-            copyUTF8(of: "\r\n", into: out, at: &at)
+            copyBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
             return at
         }
         return buffer

@@ -149,28 +149,20 @@ final class EdgeResponseEncoder: ChannelDuplexHandler, RemovableChannelHandler {
             out[at] = UInt8(ascii: " ")
             at += 1
             copyUTF8(of: reason, into: out, at: &at)
-            Self.put(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
+            copyBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
             for (name, value) in head.headers {
                 if dropsContentLength && name.equalsLowercaseASCII("content-length") { continue }
                 if dropsTransferEncoding && name.equalsLowercaseASCII("transfer-encoding") { continue }
                 copyUTF8(of: name, into: out, at: &at)
-                Self.put(UInt8(ascii: ":"), UInt8(ascii: " "), into: out, at: &at)
+                copyBytes(UInt8(ascii: ":"), UInt8(ascii: " "), into: out, at: &at)
                 copyUTF8(of: value, into: out, at: &at)
-                Self.put(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
+                copyBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
             }
             if addsChunked { copyUTF8(of: chunkedField, into: out, at: &at) }
-            Self.put(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
+            copyBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
             return at
         }
         return buffer
-    }
-
-    /// Two bytes, such as a separator: cheaper than copying them from a string.
-    @inline(__always)
-    private static func put(_ first: UInt8, _ second: UInt8, into out: UnsafeMutableRawBufferPointer, at: inout Int) {
-        out[at] = first
-        out[at + 1] = second
-        at += 2
     }
 
     /// A field may be sent when its name is a token and its value has no control character: a CR or LF would end
