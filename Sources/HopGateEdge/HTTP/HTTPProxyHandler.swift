@@ -380,36 +380,52 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let (handler, request) = loopBound.value
             handler.exchangeEvent(event, for: request)
         }
-        session.openExchange(tunnelHead(for: request, path: path, context: context), consumer: consumer)
+        let head = tunnelHead(for: request, path: path, context: context)
+        // On the session's own loop (the default, one-loop edge) the exchange opens at once: a future for every
+        // request, with its hop and callback, cost about 3k instructions (callgrind).
+        if let result = session.openExchangeAtOnce(head, consumer: consumer) {
+            return openFinished(result, on: session, for: request, candidates: candidates, path: path)
+        }
+        session.openExchange(head, consumer: consumer)
             .hop(to: context.eventLoop)
             .whenComplete { result in
                 let (handler, request) = loopBound.value
-                guard handler.isCurrent(request) else {
-                    if case .success(let exchange?) = result {
-                        exchange.abort(AbortReason(.cancelled, "the browser went away"))
-                    }
-                    return
-                }
-                switch result {
-                case .success(let exchange?):
-                    handler.opened(exchange, on: session, for: request)
-                case .success(nil):
-                    handler.open(request, candidates: candidates.dropFirst(), path: path)
-                case .failure(let error):
-                    let reason = error as? AbortReason
-                    handler.environment.metrics.proxyError("bad_request_head")
-                    handler.failBeforeResponse(
-                        request,
-                        reason?.code == .headersTooLarge
-                            ? ErrorPage(
-                                status: .requestHeaderFieldsTooLarge,
-                                code: "headers_too_large",
-                                message: "The request's headers do not fit the tunnel."
-                            )
-                            : ErrorPage(status: .badGateway, code: "tunnel_error", message: "\(error)")
-                    )
-                }
+                handler.openFinished(result, on: session, for: request, candidates: candidates, path: path)
             }
+    }
+
+    private func openFinished(
+        _ result: Result<TunnelExchange?, any Error>,
+        on session: EdgeTunnelSession,
+        for request: Proxied,
+        candidates: ArraySlice<EdgeTunnelSession>,
+        path: String
+    ) {
+        guard isCurrent(request) else {
+            if case .success(let exchange?) = result {
+                exchange.abort(AbortReason(.cancelled, "the browser went away"))
+            }
+            return
+        }
+        switch result {
+        case .success(let exchange?):
+            opened(exchange, on: session, for: request)
+        case .success(nil):
+            open(request, candidates: candidates.dropFirst(), path: path)
+        case .failure(let error):
+            let reason = error as? AbortReason
+            environment.metrics.proxyError("bad_request_head")
+            failBeforeResponse(
+                request,
+                reason?.code == .headersTooLarge
+                    ? ErrorPage(
+                        status: .requestHeaderFieldsTooLarge,
+                        code: "headers_too_large",
+                        message: "The request's headers do not fit the tunnel."
+                    )
+                    : ErrorPage(status: .badGateway, code: "tunnel_error", message: "\(error)")
+            )
+        }
     }
 
     private func opened(_ exchange: TunnelExchange, on session: EdgeTunnelSession, for request: Proxied) {

@@ -43,14 +43,20 @@ public final class EdgeTunnelSession: Sendable, CustomStringConvertible {
         consumer: TunnelExchangeConsumer
     ) -> EventLoopFuture<TunnelExchange?> {
         let driver = self.driver
-        // On a one-loop edge (the default) the browser's connection shares the session's loop: opened at once,
-        // without a task and a promise for every request.
-        if driver.eventLoop.inEventLoop {
-            return driver.eventLoop.makeCompletedFuture {
-                try driver.value.openExchange(head, consumer: consumer)
-            }
+        if let result = openExchangeAtOnce(head, consumer: consumer) {
+            return driver.eventLoop.makeCompletedFuture(result)
         }
         return driver.eventLoop.submit { try driver.value.openExchange(head, consumer: consumer) }
+    }
+
+    /// `openExchange`'s result at once when called on the session's loop, as on a one-loop edge (the default),
+    /// where the browser's connection shares it: no task and no future for every request. Nil on another loop.
+    public func openExchangeAtOnce(
+        _ head: TunnelFrame,
+        consumer: TunnelExchangeConsumer
+    ) -> Result<TunnelExchange?, any Error>? {
+        guard driver.eventLoop.inEventLoop else { return nil }
+        return Result { try driver.value.openExchange(head, consumer: consumer) }
     }
 
     /// Ends the session now: in-flight exchanges are aborted and the client hears close_notify.
