@@ -144,6 +144,53 @@ import Testing
         _ = try edge.finish()
     }
 
+    /// The buffers a pipeline wrote, in order, empty ones left out.
+    private static func buffers(_ channel: EmbeddedChannel) throws -> [String] {
+        var buffers: [String] = []
+        while let data = try channel.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let buffer) = data, buffer.readableBytes > 0 { buffers.append(String(buffer: buffer)) }
+        }
+        return buffers
+    }
+
+    @Test func aSmallResponseLeavesAsOneBufferALargeBodyOnItsOwn() throws {
+        let channel = try Self.edges()
+        try channel.writeInbound(ByteBuffer(string: Self.get + Self.get + Self.get + Self.get))
+        while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        // Head, body and end in one buffer: one TLS record, one send.
+        channel.write(Self.head(.ok, [("Content-Length", "5")]), promise: nil)
+        channel.write(Self.body("hello"), promise: nil)
+        channel.write(HTTPServerResponsePart.end(nil), promise: nil)
+        channel.flush()
+        #expect(try Self.buffers(channel) == ["HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"])
+        // Chunked, the last chunk too.
+        channel.write(Self.head(.ok, []), promise: nil)
+        channel.write(Self.body("ab"), promise: nil)
+        channel.flush()
+        channel.write(HTTPServerResponsePart.end(nil), promise: nil)
+        channel.flush()
+        #expect(
+            try Self.buffers(channel) == [
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n", "0\r\n\r\n",
+            ]
+        )
+        // A body larger than a record follows the head; a flush sends a head that waits alone.
+        let large = String(repeating: "x", count: 20000)
+        channel.write(Self.head(.ok, [("Content-Length", "20000")]), promise: nil)
+        channel.flush()
+        #expect(try Self.buffers(channel) == ["HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n"])
+        channel.write(Self.body(large), promise: nil)
+        channel.write(HTTPServerResponsePart.end(nil), promise: nil)
+        channel.flush()
+        #expect(try Self.buffers(channel) == [large])
+        // Without a flush between them, the head still goes first and alone.
+        channel.write(Self.head(.ok, [("Content-Length", "20000")]), promise: nil)
+        channel.write(Self.body(large), promise: nil)
+        channel.flush()
+        #expect(try Self.buffers(channel) == ["HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n", large])
+        _ = try channel.finish()
+    }
+
     @Test func aBodyForAHeadRequestIsRefusedAndNotWritten() throws {
         let channel = try Self.edges()
         try channel.writeInbound(ByteBuffer(string: Self.head))

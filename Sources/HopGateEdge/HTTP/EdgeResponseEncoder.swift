@@ -36,6 +36,11 @@ final class EdgeResponseEncoder: ChannelDuplexHandler, RemovableChannelHandler {
     private var bodySuppressed = false
     /// A head was refused: the connection is closing, and nothing after it may reach the browser.
     private var refused = false
+    /// A head written without a promise waits for what follows it until the next write or flush: a small body
+    /// then goes in the same buffer, so one TLS record and one send carry the whole response instead of two.
+    private var heldHead: ByteBuffer?
+    /// The most a held head takes in with it: what fits one TLS record (16 KiB) with the head.
+    static let joinedBodyLimit = 16 * 1024 - 512
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data) { methods.append(head.method) }
@@ -47,11 +52,27 @@ final class EdgeResponseEncoder: ChannelDuplexHandler, RemovableChannelHandler {
             promise?.fail(InvalidHead(description: "an earlier response head was refused"))
             return
         }
-        switch unwrapOutboundIn(data) {
+        let part = unwrapOutboundIn(data)
+        if var held = heldHead {
+            heldHead = nil  // before appending: the buffer must be held once, or appending copies it
+            if Self.join(part, to: &held, chunked: chunked, suppressed: bodySuppressed) {
+                if case .end = part {
+                    bodySuppressed = false
+                    chunked = false
+                }
+                return context.write(wrapOutboundOut(.byteBuffer(held)), promise: promise)
+            }
+            context.write(wrapOutboundOut(.byteBuffer(held)), promise: nil)
+        }
+        switch part {
         case .head(let head):
             do {
                 let bytes = try encode(head, allocator: context.channel.allocator)
-                context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+                if promise == nil && head.status != .switchingProtocols {
+                    heldHead = bytes
+                } else {
+                    context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+                }
             } catch {
                 refused = true
                 promise?.fail(error)
@@ -96,6 +117,50 @@ final class EdgeResponseEncoder: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    func flush(context: ChannelHandlerContext) {
+        releaseHeldHead(context: context)
+        context.flush()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        releaseHeldHead(context: context)
+        context.close(mode: mode, promise: promise)
+    }
+
+    /// Writes the held head, if any, on its own.
+    private func releaseHeldHead(context: ChannelHandlerContext) {
+        guard let held = heldHead else { return }
+        heldHead = nil
+        context.write(wrapOutboundOut(.byteBuffer(held)), promise: nil)
+    }
+
+    /// Appends `part` to the held head, framed, when it is a small body chunk, or the end of an unchunked body
+    /// (nothing to add) or of a chunked one (the last chunk, without trailers). False when it goes on its own.
+    private static func join(
+        _ part: HTTPServerResponsePart,
+        to head: inout ByteBuffer,
+        chunked: Bool,
+        suppressed: Bool
+    ) -> Bool {
+        switch part {
+        case .body(.byteBuffer(var body)) where !suppressed && body.readableBytes <= joinedBodyLimit:
+            // An empty chunk would end a chunked body: the head goes alone, in its place.
+            guard body.readableBytes > 0 else { return true }
+            if chunked {
+                head.writeString(String(body.readableBytes, radix: 16))
+                head.writeStaticString("\r\n")
+            }
+            head.writeBuffer(&body)
+            if chunked { head.writeStaticString("\r\n") }
+            return true
+        case .end(nil):
+            if chunked { head.writeStaticString("0\r\n\r\n") }
+            return true
+        default:
+            return false
+        }
+    }
+
     /// The status line and header block, framed for the request it answers.
     private func encode(_ head: HTTPResponseHead, allocator: ByteBufferAllocator) throws -> ByteBuffer {
         let code = head.status.code
@@ -134,7 +199,8 @@ final class EdgeResponseEncoder: ChannelDuplexHandler, RemovableChannelHandler {
             ? "HTTP/1.1 " : "HTTP/\(head.version.major).\(head.version.minor) "
         size += statusLine.utf8.count
 
-        var buffer = allocator.buffer(capacity: size)
+        // Room for a small body to join the head (see `heldHead`).
+        var buffer = allocator.buffer(capacity: size + 2048)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var at = 0
             copyUTF8(of: statusLine, into: out, at: &at)
