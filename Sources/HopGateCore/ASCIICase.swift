@@ -5,11 +5,19 @@ extension String {
     /// the cost; inlinable, since it runs for every header name against every name it is compared with.
     ///
     /// The bytes are compared in place when both strings have them contiguous (nearly always: native strings and
-    /// literals): stepping through two UTF-8 views with `zip` cost about 150 instructions a byte (callgrind).
+    /// literals): stepping through two UTF-8 views with `zip` cost about 335 instructions a call at the edge, in
+    /// place about 60 (callgrind).
+    ///
+    /// The lengths are compared inline, where most comparisons end; only names of the same length make a call.
     @inlinable
+    @inline(__always)
     public func equalsLowercaseASCII(_ lowercase: String) -> Bool {
+        utf8.count == lowercase.utf8.count && sameLengthEqualsLowercaseASCII(lowercase)
+    }
+
+    @usableFromInline
+    func sameLengthEqualsLowercaseASCII(_ lowercase: String) -> Bool {
         let count = utf8.count
-        guard count == lowercase.utf8.count else { return false }
         let inPlace = utf8.withContiguousStorageIfAvailable { mine in
             lowercase.utf8.withContiguousStorageIfAvailable { expected in
                 for index in 0..<count where foldedASCII(mine[index]) != expected[index] { return false }
