@@ -40,6 +40,29 @@ import Testing
         #expect(try TunnelFrame(decoding: frame) == .responseHead(status: 200, headers: [HeaderField("x-name", "é")]))
     }
 
+    @Test func textIsCheckedWhereverItsOtherThanASCIIBytesAre() throws {
+        // Values of 1 to 24 bytes with a cut-short sequence, then an "é", at every place: the check reads eight
+        // bytes at a time and then the rest one by one.
+        for length in 1...24 {
+            for place in 0..<length {
+                var frame = try TunnelFrame.responseHead(
+                    status: 200,
+                    headers: [HeaderField("x-name", String(repeating: "a", count: length + 1))]
+                ).encoded()
+                let valueAt = frame.writerIndex - (length + 1)
+                frame.setBytes([0xC3, 0x28], at: valueAt + place)
+                #expect(throws: (any Error).self, "\(length) \(place)") { try TunnelFrame(decoding: frame) }
+                frame.setBytes([0xC3, 0xA9], at: valueAt + place)
+                let value =
+                    String(repeating: "a", count: place) + "é" + String(repeating: "a", count: length - 1 - place)
+                #expect(
+                    try TunnelFrame(decoding: frame)
+                        == .responseHead(status: 200, headers: [HeaderField("x-name", value)])
+                )
+            }
+        }
+    }
+
     @Test func headBlocksOverTheLimitAbortWithTheirOwnReason() throws {
         let limits = FrameLimits(maximumHeaderBytes: 1000, maximumHeaderCount: 10)
         let big = TunnelFrame.responseHead(

@@ -29,7 +29,7 @@ extension ByteBuffer {
         guard readableBytes >= length else { throw TunnelWireError("truncated inside \(what)") }
         let text = withUnsafeReadableBytes { raw -> String? in
             let bytes = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[..<length])
-            if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+            if isASCII(UnsafeRawBufferPointer(bytes)) { return String(decoding: bytes, as: UTF8.self) }
             return String(validating: bytes, as: UTF8.self)
         }
         moveReaderIndex(forwardBy: length)
@@ -47,4 +47,21 @@ extension ByteBuffer {
     func expectFullyRead(_ what: String) throws {
         guard readableBytes == 0 else { throw TunnelWireError("\(readableBytes) unexpected bytes after \(what)") }
     }
+}
+
+/// Whether every byte is below 0x80, eight at a time: a byte at a time was most of `readShortString`'s own cost,
+/// with every name and value of every head (callgrind).
+@inline(__always)
+private func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    var index = 0
+    var high: UInt64 = 0
+    while index + 8 <= bytes.count {
+        high |= bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+        index += 8
+    }
+    while index < bytes.count {
+        high |= UInt64(bytes[index])
+        index += 1
+    }
+    return high & 0x8080_8080_8080_8080 == 0
 }
