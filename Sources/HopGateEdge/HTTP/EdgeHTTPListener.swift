@@ -72,8 +72,8 @@ private func configureHTTPS(
 /// The HTTP/1.1 pipeline. Protocol errors are answered by HTTPProxyHandler (400, or 431 for oversized headers), and
 /// so are pipelined requests, in order: NIO's HTTPServerPipelineHandler, which would hold them, also stops reading
 /// the socket between every request and its response, two epoll_ctl calls a request on a keep-alive connection.
-/// Responses are written by EdgeResponseEncoder rather than NIO's encoder and header validator (it does what they
-/// do, at a fifth of the cost).
+/// Responses are written by EdgeResponseEncoder rather than NIO's encoder and header validator: it does what they
+/// do in one pass (about 11k instructions a response against their 17k, callgrind).
 private func configureHTTP1(_ channel: any Channel, _ environment: HTTPProxyHandler.Environment) throws {
     let pipeline = channel.pipeline.syncOperations
     try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
