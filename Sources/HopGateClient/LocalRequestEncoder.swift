@@ -39,14 +39,7 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
                     promise: promise
                 )
             }
-            var size = context.channel.allocator.buffer(capacity: 18)
-            size.writeString(String(body.readableBytes, radix: 16))
-            size.writeStaticString("\r\n")
-            context.write(wrapOutboundOut(.byteBuffer(size)), promise: nil)
-            context.write(wrapOutboundOut(body), promise: nil)
-            var end = context.channel.allocator.buffer(capacity: 2)
-            end.writeStaticString("\r\n")
-            context.write(wrapOutboundOut(.byteBuffer(end)), promise: promise)
+            writeChunk(body, context: context, promise: promise)
         case .end:
             // HopGate sends no trailers.
             if chunked {

@@ -118,22 +118,13 @@ import Testing
 
         // One write holds them all: tunnelled requests, one with a body, one the edge answers itself (no client for
         // that host), and garbage last, which must be refused only after the others are answered.
-        let result = try await runAsBrowser(
+        let result = try await pipelined(
             """
-            s = browser()
-            host = b"Host: app.localhost\\r\\n"
-            s.sendall(b"GET /one HTTP/1.1\\r\\n" + host + b"\\r\\n"
-                      + b"POST /sha256 HTTP/1.1\\r\\n" + host + b"Content-Length: 3\\r\\n\\r\\nabc"
-                      + b"GET / HTTP/1.1\\r\\nHost: nobody.localhost\\r\\n\\r\\n"
-                      + b"GET /two HTTP/1.1\\r\\n" + host + b"\\r\\n"
-                      + b"GARBAGE\\r\\n\\r\\n")
-            s.settimeout(20)
-            received = b""
-            while True:
-                piece = s.recv(65536)
-                if not piece: break
-                received += piece
-            sys.stdout.write(received.decode(errors="replace"))
+            b"GET /one HTTP/1.1\\r\\n" + host + b"\\r\\n"
+            + b"POST /sha256 HTTP/1.1\\r\\n" + host + b"Content-Length: 3\\r\\n\\r\\nabc"
+            + b"GET / HTTP/1.1\\r\\nHost: nobody.localhost\\r\\n\\r\\n"
+            + b"GET /two HTTP/1.1\\r\\n" + host + b"\\r\\n"
+            + b"GARBAGE\\r\\n\\r\\n"
             """,
             edge: edge
         )
@@ -160,21 +151,12 @@ import Testing
     func responsesWithoutABodyLeaveTheConnectionInStep() async throws {
         let (edge, app, client) = try await edgeServingApp()
         defer { withExtendedLifetime(app) {} }
-        let result = try await runAsBrowser(
+        let result = try await pipelined(
             """
-            s = browser()
-            host = b"Host: app.localhost\\r\\n"
-            s.sendall(b"HEAD /bytes?n=1000 HTTP/1.1\\r\\n" + host + b"\\r\\n"
-                      + b"GET /status?code=204 HTTP/1.1\\r\\n" + host + b"\\r\\n"
-                      + b"GET /status?code=304 HTTP/1.1\\r\\n" + host + b"\\r\\n"
-                      + b"GET /last HTTP/1.1\\r\\n" + host + b"Connection: close\\r\\n\\r\\n")
-            s.settimeout(20)
-            received = b""
-            while True:
-                piece = s.recv(65536)
-                if not piece: break
-                received += piece
-            sys.stdout.write(received.decode(errors="replace"))
+            b"HEAD /bytes?n=1000 HTTP/1.1\\r\\n" + host + b"\\r\\n"
+            + b"GET /status?code=204 HTTP/1.1\\r\\n" + host + b"\\r\\n"
+            + b"GET /status?code=304 HTTP/1.1\\r\\n" + host + b"\\r\\n"
+            + b"GET /last HTTP/1.1\\r\\n" + host + b"Connection: close\\r\\n\\r\\n"
             """,
             edge: edge
         )
@@ -284,6 +266,28 @@ import Testing
             """
         let https = edge.https
         return try await offload { try runProcess("/usr/bin/python3", ["-c", prelude + script, "\(https)"]) }
+    }
+
+    /// Sends `requests`, a Python bytes expression in which `host` is app.localhost's Host line, in one write on one
+    /// connection, and returns everything the edge answers until it closes the connection.
+    private func pipelined(_ requests: String, edge: EdgeUnderTest) async throws -> ProcessOutput {
+        try await runAsBrowser(
+            """
+            s = browser()
+            host = b"Host: app.localhost\\r\\n"
+            s.sendall(
+            \(requests)
+            )
+            s.settimeout(20)
+            received = b""
+            while True:
+                piece = s.recv(65536)
+                if not piece: break
+                received += piece
+            sys.stdout.write(received.decode(errors="replace"))
+            """,
+            edge: edge
+        )
     }
 
     /// When each line of a streamed response from app.localhost arrived, in seconds, read by Python through the edge.

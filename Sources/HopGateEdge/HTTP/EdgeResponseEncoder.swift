@@ -87,14 +87,7 @@ final class EdgeResponseEncoder: ChannelDuplexHandler, RemovableChannelHandler {
                 // An empty chunk would end the body: it is written as nothing, in order.
                 return context.write(wrapOutboundOut(body), promise: promise)
             }
-            var size = context.channel.allocator.buffer(capacity: 18)
-            size.writeString(String(body.readableBytes, radix: 16))
-            size.writeStaticString("\r\n")
-            context.write(wrapOutboundOut(.byteBuffer(size)), promise: nil)
-            context.write(wrapOutboundOut(body), promise: nil)
-            var end = context.channel.allocator.buffer(capacity: 2)
-            end.writeStaticString("\r\n")
-            context.write(wrapOutboundOut(.byteBuffer(end)), promise: promise)
+            writeChunk(body, context: context, promise: promise)
         case .end(let trailers):
             bodySuppressed = false
             if chunked {
