@@ -4,7 +4,8 @@ import Testing
 
 /// `hopgate connect` under failure: a client killed under load, a client stopped gracefully.
 @Suite(.serialized) struct ClientEndToEndTests {
-    /// Requests from 4 threads for `seconds`, each printed as `start-offset status body`.
+    /// Requests from 4 threads for `seconds`, each printed as `start-offset end-offset status body`, after a first
+    /// line with the wall-clock time the offsets count from.
     static let load = """
         import http.client, ssl, sys, threading, time
         port, seconds = int(sys.argv[1]), float(sys.argv[2])
@@ -22,6 +23,7 @@ import Testing
                 with lock: results.append((begin, time.time() - started, status, body))
         threads = [threading.Thread(target=worker) for _ in range(4)]
         [t.start() for t in threads]; [t.join() for t in threads]
+        print(f"started {started:.3f}")
         for begin, end, status, body in sorted(results):
             print(f"{begin:.2f} {end:.2f} {status} {body}")
         """
@@ -39,8 +41,12 @@ import Testing
         async let run = offload { try runProcess("/usr/bin/python3", ["-c", Self.load, "\(https)", "12"]) }
         try await Task.sleep(for: .seconds(2))
         first.signal(SIGKILL)
-        let killedAt = 2.0
+        let killedWallClock = Date().timeIntervalSince1970
         let lines = try await run.standardOutput.split(separator: "\n")
+        // When the kill came on the load's own clock: on a loaded machine the sleep and the load's start both run
+        // late, so "2 s in" can be half a second off.
+        let loadStarted = lines.first { $0.hasPrefix("started ") }.flatMap { Double($0.dropFirst(8)) }
+        let killedAt = killedWallClock - (loadStarted ?? killedWallClock - 2)
         let results = lines.map { $0.split(separator: " ", maxSplits: 3) }.filter { $0.count == 4 }
         #expect(results.count > 50, "the load ran: \(results.count) requests")
         // Only requests in flight on the killed client when it died may fail (its answer was half sent); the
