@@ -105,6 +105,7 @@ struct ACMEEndToEndTests {
         try await edge.register("unreachable.hopgate.test", root: root)
         try await edge.waitForLog(["cannot get a certificate", "could not validate unreachable.hopgate.test"])
         // The same for a renewal: it fails, says why, and the old certificate stays in service.
+        try await pebble.forgetAuthorizations()
         try pebble.resolve(Self.mainDomain, to: "127.0.0.2")
         let failed = try await edge.hopgate(["cert", "renew", "--domain", Self.mainDomain, "--force"] + edge.acmeFlags)
         #expect(failed.status == 75)
@@ -164,6 +165,7 @@ extension ACMEEndToEndTests {
         // answers from the store; both edges then serve the new certificate.
         func answers() -> Int { first.log.components(separatedBy: "answering an HTTP-01 challenge").count - 1 }
         let answersBefore = answers()
+        try await pebble.forgetAuthorizations()
         let serial = try await second.forceRenewal(of: Self.mainDomain)
         #expect(answers() > answersBefore, "the first edge must have answered the renewal's validation")
         try await first.waitUntilServed(Self.mainDomain, serial: serial)
