@@ -31,7 +31,7 @@ public final class TunnelSessionDriver {
     private final class Entry {
         let exchange: TunnelExchange
         var consumer: TunnelExchangeConsumer?
-        var queue = CircularBuffer<ByteBuffer>()
+        var queue = PendingBytes()
         var queuedBytes = 0
         var endQueued = false
         var endSent = false
@@ -392,7 +392,7 @@ public final class TunnelSessionDriver {
                 if chunk.readableBytes == 0 {
                     entry.queue.removeFirst()
                 } else {
-                    entry.queue[entry.queue.startIndex] = chunk
+                    entry.queue.replaceFirst(with: chunk)
                 }
                 pieces.append(piece)
                 gathered += piece.readableBytes

@@ -1,0 +1,40 @@
+import NIOCore
+
+/// An exchange's bytes that wait for credit, oldest first: an array and the index of its first element.
+///
+/// Most exchanges never wait (a request's body and its answer fit the credit), so an empty queue allocates nothing.
+/// The `CircularBuffer` this replaces made room for 16 buffers for every exchange, and its storage (optional
+/// buffers, allocated and destroyed by unspecialized code) cost about 1,500 instructions a request on each side.
+struct PendingBytes {
+    private var buffers: [ByteBuffer] = []
+    private var start = 0
+
+    var isEmpty: Bool { start == buffers.count }
+
+    /// The oldest buffer, or nil when the queue is empty.
+    var first: ByteBuffer? { isEmpty ? nil : buffers[start] }
+
+    mutating func append(_ bytes: ByteBuffer) {
+        buffers.append(bytes)
+    }
+
+    /// Replaces the oldest buffer (with what is left of it once a part was sent).
+    mutating func replaceFirst(with bytes: ByteBuffer) {
+        precondition(!isEmpty, "replaceFirst on an empty queue")
+        buffers[start] = bytes
+    }
+
+    mutating func removeFirst() {
+        precondition(!isEmpty, "removeFirst on an empty queue")
+        start += 1
+        if start == buffers.count {
+            // Emptied: start over at the front, keeping the room for the next run of writes.
+            buffers.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start >= 64 && start * 2 >= buffers.count {
+            // A long queue that is sent as fast as it grows: let go of the sent half's buffers now and then.
+            buffers.removeFirst(start)
+            start = 0
+        }
+    }
+}
