@@ -20,9 +20,9 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
     private var chunked = false
 
     /// Hears of each request head sent, to frame its answer (see `LocalResponseDecoder`).
-    private let responseDecoder: HTTPResponseDecoder
+    private let responseDecoder: LocalResponseDecoder
 
-    init(responseDecoder: HTTPResponseDecoder) {
+    init(responseDecoder: LocalResponseDecoder) {
         self.responseDecoder = responseDecoder
     }
 

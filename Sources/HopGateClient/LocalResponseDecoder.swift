@@ -1,47 +1,61 @@
 import NIOCore
 import NIOHTTP1
 
-/// NIO's HTTP/1 response decoder, behind a decoder that does not observe the connection's writes.
+/// A local connection's response decoder: `LocalResponseParser` in the pipeline, turning the service's bytes into
+/// NIO's response parts for `LocalResponseHandler`.
 ///
-/// NIO's decoder learns each request's method (a response to HEAD has no body) by observing the writes that pass
-/// its `ByteToMessageHandler`. That makes the handler an outbound one, and its write code, generic and not
-/// specialized in HopGate's module, looked types up at run time for every request part written: about 2,600
-/// instructions a request at the client (callgrind). Here the handler sees no writes at all; `LocalRequestEncoder`
-/// tells the decoder each request head it sends (`noteRequest`), which is all the decoder took from them.
-struct LocalResponseDecoder: ByteToMessageDecoder {
+/// It learns each request's method (an answer to HEAD has no body) from `LocalRequestEncoder`, which tells it of
+/// every head it sends (`noteRequest`), instead of observing the writes: a handler that observes writes is an
+/// outbound one, and NIO's generic code for that looked types up at run time for every part written.
+final class LocalResponseDecoder: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
     typealias InboundOut = HTTPClientResponsePart
 
-    /// A class, shared with the encoder that reports the requests.
-    let decoder: HTTPResponseDecoder
+    private var parser = LocalResponseParser()
+    /// The parts one read completed, kept between reads for its room.
+    private var parts: [HTTPClientResponsePart] = []
 
-    init(_ decoder: HTTPResponseDecoder) {
-        self.decoder = decoder
-    }
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        try decoder.decode(context: context, buffer: &buffer)
-    }
-
-    mutating func decodeLast(
-        context: ChannelHandlerContext,
-        buffer: inout ByteBuffer,
-        seenEOF: Bool
-    ) throws -> DecodingState {
-        try decoder.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
-    }
-
-    mutating func decoderAdded(context: ChannelHandlerContext) {
-        decoder.decoderAdded(context: context)
-    }
-
-    mutating func decoderRemoved(context: ChannelHandlerContext) {
-        decoder.decoderRemoved(context: context)
-    }
-}
-
-extension HTTPResponseDecoder {
     /// A request head is on its way to the service: its answer comes next, framed by its method.
     func noteRequest(_ head: HTTPRequestHead) {
-        write(data: .head(head))
+        parser.noteRequest(head.method)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        do {
+            try parser.parse(bytes, into: &parts)
+        } catch {
+            deliver(context)
+            return context.fireErrorCaught(error)
+        }
+        deliver(context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // A body that runs until the connection closes ends here; an answer cut short is the response handler's
+        // to judge (it has not seen its end).
+        _ = parser.connectionClosed(into: &parts)
+        deliver(context)
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // After a 101 the handler that takes over the connection gets the bytes that came behind it.
+        if let upgraded = parser.takeUpgradedBytes(), upgraded.readableBytes > 0 {
+            context.fireChannelRead(NIOAny(upgraded))
+        }
+    }
+
+    /// Passes on the parts parsed, oldest first. A part's handler may act at once (end the response, switch the
+    /// connection to raw bytes and take this handler off): each part is taken off before it goes.
+    private func deliver(_ context: ChannelHandlerContext) {
+        guard !parts.isEmpty else { return }
+        var ready: [HTTPClientResponsePart] = []
+        swap(&ready, &parts)
+        for part in ready { context.fireChannelRead(wrapInboundOut(part)) }
+        if parts.isEmpty {
+            ready.removeAll(keepingCapacity: true)
+            parts = ready
+        }
     }
 }

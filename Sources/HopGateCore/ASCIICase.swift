@@ -57,8 +57,8 @@ func foldedASCII(_ byte: UInt8) -> UInt8 {
 }
 
 /// A token's characters: letters, digits and ``!#$%&'*+-.^_`|~``, as bits of two masks (bytes 0-63 and 64-127).
-@usableFromInline
-func isTokenByte(_ byte: UInt8) -> Bool {
+@inlinable
+public func isTokenByte(_ byte: UInt8) -> Bool {
     switch byte {
     case 0..<64: return (0x03FF_6CFA_0000_0000 as UInt64) >> byte & 1 == 1
     case 64..<128: return (0x57FF_FFFF_C7FF_FFFE as UInt64) >> (byte - 64) & 1 == 1
@@ -66,8 +66,9 @@ func isTokenByte(_ byte: UInt8) -> Bool {
     }
 }
 
-@usableFromInline
-func isFieldValueByte(_ byte: UInt8) -> Bool {
+/// A byte a header field value may have: anything but a control character, a horizontal tab aside.
+@inlinable
+public func isFieldValueByte(_ byte: UInt8) -> Bool {
     byte == UInt8(ascii: "\t") || (byte >= 0x20 && byte != 0x7F)
 }
 
