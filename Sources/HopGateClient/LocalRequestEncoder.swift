@@ -19,20 +19,12 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
     /// The request's body goes in chunks: its head says `Transfer-Encoding: chunked`.
     private var chunked = false
 
-    /// Hears of each request head sent, to frame its answer (see `LocalResponseDecoder`).
-    private let responseDecoder: LocalResponseDecoder
-
-    init(responseDecoder: LocalResponseDecoder) {
-        self.responseDecoder = responseDecoder
-    }
-
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head):
             do {
                 let bytes = try Self.encode(head, allocator: context.channel.allocator)
                 chunked = head.headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
-                responseDecoder.noteRequest(head)
                 context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
             } catch {
                 promise?.fail(error)

@@ -1,9 +1,11 @@
 import Glibc
 import HopGateCore
+import HopGateTunnel
 import NIOCore
 import NIOHTTP1
 
-/// HTTP/1.x responses from a local service, parsed from the connection's bytes into NIO's response parts.
+/// HTTP/1.x responses from a local service, parsed from the connection's bytes into heads of tunnel fields and
+/// body parts.
 ///
 /// This is what NIO's `HTTPResponseDecoder` did for the client (llhttp, its callbacks into Swift, and the generic
 /// `ByteToMessageHandler` around it): about 18k of the client's 120k instructions a request (callgrind). The local
@@ -56,7 +58,7 @@ struct LocalResponseParser {
     }
 
     /// Parses what was read, appending the parts it completes to `parts`. After a failure every later call fails.
-    mutating func parse(_ bytes: ByteBuffer, into parts: inout [HTTPClientResponsePart]) throws {
+    mutating func parse(_ bytes: ByteBuffer, into parts: inout [Part]) throws {
         var input: ByteBuffer
         if var earlier = pending {
             pending = nil
@@ -77,11 +79,11 @@ struct LocalResponseParser {
     }
 
     /// The connection closed: a body that runs until then ends. Returns false when an answer was cut short.
-    mutating func connectionClosed(into parts: inout [HTTPClientResponsePart]) -> Bool {
+    mutating func connectionClosed(into parts: inout [Part]) -> Bool {
         switch state {
         case .untilClose:
             state = .head
-            parts.append(.end(nil))
+            parts.append(.end)
             return true
         case .head:
             return pending == nil
@@ -98,7 +100,7 @@ struct LocalResponseParser {
         return pending
     }
 
-    private mutating func parseInput(_ input: inout ByteBuffer, into parts: inout [HTTPClientResponsePart]) throws {
+    private mutating func parseInput(_ input: inout ByteBuffer, into parts: inout [Part]) throws {
         while input.readableBytes > 0 {
             switch state {
             case .failed:
@@ -140,11 +142,20 @@ struct LocalResponseParser {
         }
     }
 
-    /// A response head as read: the status code, the version and the fields in order.
+    /// A response head as read: the status code, the version, the fields in order, and whether the connection
+    /// may serve another request after this response (its Connection options and version).
     struct Head {
         var status: Int
         var version: HTTPVersion
-        var fields: [(String, String)]
+        var fields: [HeaderField]
+        var keepAlive = true
+    }
+
+    /// What the parser makes of the bytes, in order: each response is a head, body parts, and an end.
+    enum Part {
+        case head(Head)
+        case body(ByteBuffer)
+        case end
     }
 
     /// A status line and fields, or nil while the blank line after them has not arrived.
@@ -166,15 +177,14 @@ struct LocalResponseParser {
     }
 
     /// Emits a head and sets up the reading of its body.
-    private mutating func begin(_ head: Head, into parts: inout [HTTPClientResponsePart]) throws {
-        let response = HTTPResponseHead(
-            version: head.version,
-            status: HTTPResponseStatus(statusCode: head.status),
-            headers: HTTPHeaders(head.fields)
-        )
+    private mutating func begin(_ head: Head, into parts: inout [Part]) throws {
+        var response = head
+        var connection = ConnectionOptions()
+        for field in head.fields where field.name.equalsLowercaseASCII("connection") { connection.read(field.value) }
+        response.keepAlive = connection.keepsAlive(version: head.version)
         if head.status == 101 {
             parts.append(.head(response))
-            parts.append(.end(nil))
+            parts.append(.end)
             popMethod()
             state = .upgraded
             return
@@ -191,7 +201,8 @@ struct LocalResponseParser {
         }
         var length: Int?
         var lastCoding: Substring?
-        for (name, value) in head.fields {
+        for field in head.fields {
+            let (name, value) = (field.name, field.value)
             if name.equalsLowercaseASCII("content-length") {
                 // The value comes trimmed (`field`); digits only, and few enough to fit an Int.
                 guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
@@ -220,8 +231,8 @@ struct LocalResponseParser {
         }
     }
 
-    private mutating func finishResponse(into parts: inout [HTTPClientResponsePart]) {
-        parts.append(.end(nil))
+    private mutating func finishResponse(into parts: inout [Part]) {
+        parts.append(.end)
         popMethod()
         state = .head
     }
@@ -295,7 +306,7 @@ struct LocalResponseParser {
         }
         guard let statusLine = nextLine() else { throw Failure(description: "the response has no status line") }
         let (version, status) = try Self.statusLine(UnsafeRawBufferPointer(rebasing: bytes[statusLine]))
-        var fields: [(String, String)] = []
+        var fields: [HeaderField] = []
         // Room for a usual head's fields at once, rather than growing 1, 2, 4, 8 (1.5k instructions a head).
         fields.reserveCapacity(16)
         while let line = nextLine(), !line.isEmpty {
@@ -320,7 +331,7 @@ struct LocalResponseParser {
     }
 
     /// `Name: value`, with the space around the value taken off.
-    static func field(_ line: UnsafeRawBufferPointer) throws -> (String, String) {
+    static func field(_ line: UnsafeRawBufferPointer) throws -> HeaderField {
         guard let base = line.baseAddress, let found = memchr(base, Int32(UInt8(ascii: ":")), line.count),
             case let colon = base.distance(to: UnsafeRawPointer(found)), colon > 0
         else {
@@ -342,7 +353,7 @@ struct LocalResponseParser {
         guard value.allSatisfy(isFieldValueByte) else {
             throw Failure(description: "the value of \(String(decoding: name, as: UTF8.self)) has a control character")
         }
-        return (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+        return HeaderField(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
     }
 
     /// A chunk-size line's size: hexadecimal digits, then optionally extensions (dropped).

@@ -27,7 +27,7 @@ import Testing
     }
 
     @Test func aRequestWithALengthIsItsHeadThenItsBytes() throws {
-        let channel = EmbeddedChannel(handler: LocalRequestEncoder(responseDecoder: LocalResponseDecoder()))
+        let channel = EmbeddedChannel(handler: LocalRequestEncoder())
         try channel.writeOutbound(
             HTTPClientRequestPart.head(head([("Host", "app"), ("Content-Length", "3")], method: .POST))
         )
@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func aChunkedBodyIsFramedAndEnded() throws {
-        let channel = EmbeddedChannel(handler: LocalRequestEncoder(responseDecoder: LocalResponseDecoder()))
+        let channel = EmbeddedChannel(handler: LocalRequestEncoder())
         try channel.writeOutbound(HTTPClientRequestPart.head(head([("Transfer-Encoding", "chunked")], method: .PUT)))
         try channel.writeOutbound(
             HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: String(repeating: "x", count: 26))))
@@ -64,7 +64,7 @@ import Testing
         ]
         let nio = EmbeddedChannel(handler: HTTPRequestEncoder())
         try nio.writeOutbound(HTTPClientRequestPart.head(head(fields)))
-        let ours = EmbeddedChannel(handler: LocalRequestEncoder(responseDecoder: LocalResponseDecoder()))
+        let ours = EmbeddedChannel(handler: LocalRequestEncoder())
         try ours.writeOutbound(HTTPClientRequestPart.head(head(fields)))
         #expect(try written(ours) == written(nio))
         _ = try nio.finish()
@@ -84,36 +84,5 @@ import Testing
                 try LocalRequestEncoder.encode(request, allocator: ByteBufferAllocator())
             }
         }
-    }
-
-    @Test func theDecoderHearsOfEachRequestFromTheEncoderSoAnAnswerToHEADHasNoBody() throws {
-        // The pipeline the client gives a local connection: the decoder sees no writes, only what the encoder tells.
-        let decoder = LocalResponseDecoder()
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandlers([LocalRequestEncoder(responseDecoder: decoder), decoder])
-        try channel.writeOutbound(HTTPClientRequestPart.head(head([("Host", "app")], method: .HEAD)))
-        try channel.writeOutbound(HTTPClientRequestPart.end(nil))
-        try channel.writeOutbound(HTTPClientRequestPart.head(head([("Host", "app")])))
-        try channel.writeOutbound(HTTPClientRequestPart.end(nil))
-        let requests = "HEAD /a?b=1 HTTP/1.1\r\nHost: app\r\n\r\n" + "GET /a?b=1 HTTP/1.1\r\nHost: app\r\n\r\n"
-        #expect(try written(channel) == requests)
-
-        // The answer to HEAD says a length but has no body: the next bytes are the second answer.
-        try channel.writeInbound(
-            ByteBuffer(
-                string: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
-                    + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
-            )
-        )
-        var parts: [String] = []
-        while let part = try channel.readInbound(as: HTTPClientResponsePart.self) {
-            switch part {
-            case .head(let head): parts.append("head \(head.status.code)")
-            case .body(let body): parts.append("body \(String(buffer: body))")
-            case .end: parts.append("end")
-            }
-        }
-        #expect(parts == ["head 200", "end", "head 200", "body hi", "end"])
-        _ = try channel.finish()
     }
 }

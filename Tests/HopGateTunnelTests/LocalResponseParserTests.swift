@@ -8,7 +8,25 @@ import Testing
 /// The client's HTTP/1 response parser: framing as RFC 9112 has it, the same parts as NIO's decoder for the same
 /// bytes however they are split, and what it refuses.
 @Suite struct LocalResponseParserTests {
-    /// The parts as text, consecutive body parts joined: `head 200 a=1,b=2`, `body hello`, `end`.
+    /// The parts as text, consecutive body parts joined: `head 200 1 a=1,b=2` (status, minor version, fields),
+    /// `body hello`, `end`.
+    private static func describe(_ parts: [LocalResponseParser.Part]) -> [String] {
+        var lines: [String] = []
+        for part in parts {
+            switch part {
+            case .head(let head):
+                let fields = head.fields.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
+                lines.append("head \(head.status) \(head.version.minor) \(fields)")
+            case .body(let body):
+                append(body, to: &lines)
+            case .end:
+                lines.append("end")
+            }
+        }
+        return lines
+    }
+
+    /// NIO's parts, in the same text.
     private static func describe(_ parts: [HTTPClientResponsePart]) -> [String] {
         var lines: [String] = []
         for part in parts {
@@ -17,16 +35,20 @@ import Testing
                 let fields = head.headers.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
                 lines.append("head \(head.status.code) \(head.version.minor) \(fields)")
             case .body(let body):
-                if let last = lines.last, last.hasPrefix("body ") {
-                    lines[lines.count - 1] = last + String(buffer: body)
-                } else {
-                    lines.append("body " + String(buffer: body))
-                }
+                append(body, to: &lines)
             case .end:
                 lines.append("end")
             }
         }
         return lines
+    }
+
+    private static func append(_ body: ByteBuffer, to lines: inout [String]) {
+        if let last = lines.last, last.hasPrefix("body ") {
+            lines[lines.count - 1] = last + String(buffer: body)
+        } else {
+            lines.append("body " + String(buffer: body))
+        }
     }
 
     /// Parses `text` fed in pieces of `step` bytes (0: all at once), after requests with `methods`.
@@ -40,7 +62,7 @@ import Testing
     {
         var parser = LocalResponseParser()
         for method in methods { parser.noteRequest(method) }
-        var parts: [HTTPClientResponsePart] = []
+        var parts: [LocalResponseParser.Part] = []
         let bytes = Array(text.utf8)
         let size = step == 0 ? max(bytes.count, 1) : step
         var offset = 0
@@ -123,7 +145,7 @@ import Testing
     @Test func aBodyUntilCloseEndsWithTheConnectionAndACutAnswerIsSaidSo() throws {
         var parser = LocalResponseParser()
         parser.noteRequest(.GET)
-        var parts: [HTTPClientResponsePart] = []
+        var parts: [LocalResponseParser.Part] = []
         try parser.parse(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"), into: &parts)
         let whole = parser.connectionClosed(into: &parts)
         #expect(!whole)
@@ -137,7 +159,7 @@ import Testing
     @Test func aSwitchLeavesTheBytesBehindItForTheNewProtocol() throws {
         var parser = LocalResponseParser()
         parser.noteRequest(.GET)
-        var parts: [HTTPClientResponsePart] = []
+        var parts: [LocalResponseParser.Part] = []
         try parser.parse(
             ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\u{81}\u{02}hi"),
             into: &parts
@@ -181,7 +203,7 @@ import Testing
         var parser = LocalResponseParser()
         parser.noteRequest(.GET)
         parser.noteRequest(.GET)
-        var parts: [HTTPClientResponsePart] = []
+        var parts: [LocalResponseParser.Part] = []
         #expect(throws: LocalResponseParser.Failure.self) {
             try parser.parse(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"), into: &parts)
         }
@@ -194,7 +216,7 @@ import Testing
     @Test func aHeadThatHasNotAllArrivedWaitsAndALongOneIsRefusedBeforeItEnds() throws {
         var parser = LocalResponseParser()
         parser.noteRequest(.GET)
-        var parts: [HTTPClientResponsePart] = []
+        var parts: [LocalResponseParser.Part] = []
         try parser.parse(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Len"), into: &parts)
         #expect(parts.isEmpty)
         #expect(!parser.isBetweenResponses)
@@ -210,6 +232,26 @@ import Testing
                 ByteBuffer(string: "X: " + String(repeating: "y", count: LocalResponseParser.maximumHeadBytes)),
                 into: &parts
             )
+        }
+    }
+
+    @Test func aHeadSaysWhetherItsConnectionStaysOpen() throws {
+        let cases: [(String, Bool)] = [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true),
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", true),
+        ]
+        for (text, keepAlive) in cases {
+            var parser = LocalResponseParser()
+            parser.noteRequest(.GET)
+            var parts: [LocalResponseParser.Part] = []
+            try parser.parse(ByteBuffer(string: text), into: &parts)
+            guard case .head(let head) = parts.first else {
+                Issue.record("no head for \(text.debugDescription)")
+                continue
+            }
+            #expect(head.keepAlive == keepAlive, "\(text.debugDescription)")
         }
     }
 
