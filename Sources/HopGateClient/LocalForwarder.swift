@@ -366,6 +366,16 @@ private final class LocalExchange: @unchecked Sendable {
         )
     }
 
+    /// The service's answer does not parse: the exchange fails, saying why (its connection is closed).
+    func responseUnreadable(_ error: any Error) {
+        fail(
+            AbortReason(
+                .localServiceUnavailable,
+                "the local service \(target.host):\(target.port) sent a response that does not parse: \(error)"
+            )
+        )
+    }
+
     private func fail(_ reason: AbortReason) {
         guard !failed else { return }
         failed = true
@@ -404,9 +414,13 @@ private final class LocalResponseHandler: ChannelInboundHandler, RemovableChanne
         do {
             try parser.parse(unwrapInboundIn(data), into: &parts)
         } catch {
-            // What parsed before the error goes on; the exchange then hears of the connection closing before its
-            // answer ended.
+            // What parsed before the error goes on; then the exchange fails with the reason, and the connection,
+            // which no longer frames responses, closes.
             deliver(context)
+            if !ended, let owner {
+                ended = true
+                owner.responseUnreadable(error)
+            }
             return context.close(promise: nil)
         }
         deliver(context)

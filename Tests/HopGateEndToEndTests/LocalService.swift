@@ -80,6 +80,10 @@ final class LocalService: Sendable {
                     self.send_response(int(q.get("code", "204")))
                     self.send_header("Content-Length", "5")
                     self.end_headers()
+                elif path == "/broken":
+                    # A response no HTTP parser may take: a length that is not a number.
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\nhello")
+                    self.close_connection = True
                 elif path == "/headers":
                     self.reply(200, json.dumps({k.lower(): v for k, v in self.headers.items()}).encode(), "application/json")
                 else:

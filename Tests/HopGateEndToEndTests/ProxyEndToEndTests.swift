@@ -411,6 +411,13 @@ import Testing
         )
         #expect(longURI.status == 414)
 
+        // The local service answers what does not parse: 502 saying so, and the client serves on.
+        let broken = try await edge.curl([edge.url("app.localhost", "/broken")], host: "app.localhost")
+        #expect(broken.status == 502)
+        #expect(broken.body.contains("sent a response that does not parse"), "\(broken.body)")
+        let after = try await edge.curl([edge.url("app.localhost", "/after")], host: "app.localhost")
+        #expect(after.status == 200)
+
         // The local service is down: 502 naming it.
         await service.process.stop()
         let down = try await edge.curl([edge.url("app.localhost", "/")], host: "app.localhost")
