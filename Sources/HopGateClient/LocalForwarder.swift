@@ -137,7 +137,7 @@ private final class LocalExchange: @unchecked Sendable {
     private var failed = false
     /// The service answered 101 and the connection switched: raw bytes both ways from now on.
     private var upgraded = false
-    /// The service answered 101; the connection switches once the decoder has finished with the response.
+    /// The service answered 101; the connection switches once the response's end is read.
     private(set) var switchPending = false
     /// The request asks to switch protocols (it has an Upgrade field).
     let isUpgradeRequest: Bool

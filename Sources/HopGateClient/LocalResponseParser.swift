@@ -8,7 +8,8 @@ import NIOHTTP1
 /// body parts.
 ///
 /// This is what NIO's `HTTPResponseDecoder` did for the client (llhttp, its callbacks into Swift, and the generic
-/// `ByteToMessageHandler` around it): about 18k of the client's 120k instructions a request (callgrind). The local
+/// `ByteToMessageHandler` around it): about 18k of the client's 120k instructions a request, where this takes about
+/// 11k, most of it making the fields' Strings (callgrind). The local
 /// service is the client's own and what it answers goes on to the edge, which checks every field again before a
 /// browser sees it; this parser still refuses what could be misread (a head that does not parse, a folded line, a
 /// length that is not a number, two lengths that differ, a length beside a transfer coding).
