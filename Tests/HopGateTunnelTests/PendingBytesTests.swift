@@ -1,0 +1,47 @@
+import NIOCore
+import Testing
+
+@testable import HopGateTunnel
+
+/// The queue of bytes an exchange holds while it waits for credit: oldest first, across its compactions.
+@Suite struct PendingBytesTests {
+    @Test func buffersLeaveInOrderThroughEmptyingAndCompacting() {
+        var queue = PendingBytes()
+        #expect(queue.isEmpty && queue.first == nil)
+        var next = 0
+        var expected = 0
+        // Runs of appends and removals long enough to pass the compaction threshold (64 sent) many times, and to
+        // empty the queue between some runs.
+        for run in 0..<20 {
+            for _ in 0..<(50 + run * 7) {
+                queue.append(ByteBuffer(string: "\(next)"))
+                next += 1
+            }
+            let removals = run % 3 == 0 ? next - expected : (50 + run * 7) / 2
+            for _ in 0..<removals {
+                #expect(queue.first.map { String(buffer: $0) } == "\(expected)")
+                queue.removeFirst()
+                expected += 1
+            }
+        }
+        while let first = queue.first {
+            #expect(String(buffer: first) == "\(expected)")
+            queue.removeFirst()
+            expected += 1
+        }
+        #expect(expected == next)
+        #expect(queue.isEmpty)
+    }
+
+    @Test func whatIsLeftOfTheFirstBufferStaysFirst() {
+        var queue = PendingBytes()
+        queue.append(ByteBuffer(string: "abcdef"))
+        queue.append(ByteBuffer(string: "gh"))
+        var first = queue.first!
+        _ = first.readSlice(length: 4)
+        queue.replaceFirst(with: first)
+        #expect(queue.first.map { String(buffer: $0) } == "ef")
+        queue.removeFirst()
+        #expect(queue.first.map { String(buffer: $0) } == "gh")
+    }
+}
