@@ -1,3 +1,4 @@
+import HopGateCore
 import NIOHTTP1
 
 /// The `close` and `keep-alive` options of a message's Connection fields, and whether its connection stays open
@@ -18,8 +19,8 @@ struct ConnectionOptions {
                 let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.count
                 var first = start
                 var last = end
-                while first < last && Self.isSpace(bytes[first]) { first += 1 }
-                while last > first && Self.isSpace(bytes[last - 1]) { last -= 1 }
+                while first < last && isHTTPWhitespaceByte(bytes[first]) { first += 1 }
+                while last > first && isHTTPWhitespaceByte(bytes[last - 1]) { last -= 1 }
                 let option = UnsafeBufferPointer(rebasing: bytes[first..<last])
                 if Self.option(option, is: "close") {
                     close = true
@@ -36,17 +37,11 @@ struct ConnectionOptions {
         return version.major > 1 || (version.major == 1 && version.minor >= 1) || keepAlive
     }
 
-    private static func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-
     /// Whether `bytes` spell `lowercase` but for the case of ASCII letters.
     private static func option(_ bytes: UnsafeBufferPointer<UInt8>, is lowercase: StaticString) -> Bool {
         guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
         let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-        for index in 0..<bytes.count {
-            let byte = bytes[index]
-            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-            if folded != expected[index] { return false }
-        }
+        for index in 0..<bytes.count where foldedASCII(bytes[index]) != expected[index] { return false }
         return true
     }
 }

@@ -345,11 +345,10 @@ struct LocalResponseParser {
                 description: "a header name is not a token: \(String(decoding: name.prefix(80), as: UTF8.self))"
             )
         }
-        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         var valueStart = colon + 1
         var valueEnd = line.count
-        while valueStart < valueEnd, isSpace(line[valueStart]) { valueStart += 1 }
-        while valueEnd > valueStart, isSpace(line[valueEnd - 1]) { valueEnd -= 1 }
+        while valueStart < valueEnd, isHTTPWhitespaceByte(line[valueStart]) { valueStart += 1 }
+        while valueEnd > valueStart, isHTTPWhitespaceByte(line[valueEnd - 1]) { valueEnd -= 1 }
         let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])
         guard value.allSatisfy(isFieldValueByte) else {
             throw Failure(description: "the value of \(String(decoding: name, as: UTF8.self)) has a control character")

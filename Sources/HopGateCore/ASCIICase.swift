@@ -50,10 +50,16 @@ extension String {
 }
 
 /// An ASCII capital as its lowercase letter; any other byte as it is.
-@usableFromInline
+@inlinable
 @inline(__always)
-func foldedASCII(_ byte: UInt8) -> UInt8 {
+public func foldedASCII(_ byte: UInt8) -> UInt8 {
     byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+}
+
+/// A space or a horizontal tab: the whitespace HTTP allows around a field's value and a list's elements (OWS).
+@inlinable
+public func isHTTPWhitespaceByte(_ byte: UInt8) -> Bool {
+    byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
 }
 
 /// A token's characters: letters, digits and ``!#$%&'*+-.^_`|~``, as bits of two masks (bytes 0-63 and 64-127).

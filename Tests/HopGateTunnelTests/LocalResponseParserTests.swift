@@ -1,3 +1,4 @@
+import HopGateTunnel
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -18,7 +19,11 @@ import Testing
                 let fields = head.fields.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
                 lines.append("head \(head.status) \(head.version.minor) \(fields)")
             case .body(let body):
-                append(body, to: &lines)
+                if let last = lines.last, last.hasPrefix("body ") {
+                    lines[lines.count - 1] = last + String(buffer: body)
+                } else {
+                    lines.append("body " + String(buffer: body))
+                }
             case .end:
                 lines.append("end")
             }
@@ -26,28 +31,20 @@ import Testing
         return lines
     }
 
-    /// NIO's parts, in the same text.
-    private static func describe(_ parts: [HTTPClientResponsePart]) -> [String] {
-        var lines: [String] = []
-        for part in parts {
+    /// NIO's parts as the parser's, to be described the same way.
+    private static func parserParts(_ parts: [HTTPClientResponsePart]) -> [LocalResponseParser.Part] {
+        parts.map { part in
             switch part {
             case .head(let head):
-                let fields = head.headers.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
-                lines.append("head \(head.status.code) \(head.version.minor) \(fields)")
+                let fields = head.headers.map { HeaderField($0.name, $0.value) }
+                return .head(
+                    LocalResponseParser.Head(status: Int(head.status.code), version: head.version, fields: fields)
+                )
             case .body(let body):
-                append(body, to: &lines)
+                return .body(body)
             case .end:
-                lines.append("end")
+                return .end
             }
-        }
-        return lines
-    }
-
-    private static func append(_ body: ByteBuffer, to lines: inout [String]) {
-        if let last = lines.last, last.hasPrefix("body ") {
-            lines[lines.count - 1] = last + String(buffer: body)
-        } else {
-            lines.append("body " + String(buffer: body))
         }
     }
 
@@ -91,7 +88,7 @@ import Testing
         var parts: [HTTPClientResponsePart] = []
         while let part = try channel.readInbound(as: HTTPClientResponsePart.self) { parts.append(part) }
         _ = try? channel.finish()
-        return describe(parts)
+        return describe(parserParts(parts))
     }
 
     static let responses: [(String, [HTTPMethod], Bool)] = [
