@@ -45,6 +45,8 @@ struct LocalResponseParser {
     private var pending: ByteBuffer?
     /// The methods of the requests sent whose answers have not begun, oldest first.
     private var methods: [HTTPMethod] = []
+    /// The strings of this connection's recent heads, to be found again (see `RecentStrings`).
+    private var recentStrings = RecentStrings()
     private var firstMethod = 0
 
     /// A request is on its way: its answer comes after those of the requests before it.
@@ -160,7 +162,7 @@ struct LocalResponseParser {
     }
 
     /// A status line and fields, or nil while the blank line after them has not arrived.
-    private func readHead(_ input: inout ByteBuffer) throws -> Head? {
+    private mutating func readHead(_ input: inout ByteBuffer) throws -> Head? {
         guard let end = Self.endOfHead(in: input) else {
             if input.readableBytes > Self.maximumHeadBytes {
                 throw Failure(description: "the response head is larger than \(Self.maximumHeadBytes) bytes")
@@ -171,7 +173,7 @@ struct LocalResponseParser {
             throw Failure(description: "the response head is larger than \(Self.maximumHeadBytes) bytes")
         }
         let head = try input.withUnsafeReadableBytes { bytes in
-            try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
+            try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<end]), strings: &recentStrings)
         }
         input.moveReaderIndex(forwardBy: end)
         return head
@@ -295,7 +297,7 @@ struct LocalResponseParser {
 
     /// The status line and the fields of a whole head (`bytes` ends with its blank line), in one pass over the
     /// bytes in place: a pass through `ByteBufferView` costs several instructions a byte.
-    static func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> Head {
+    static func parseHead(_ bytes: UnsafeRawBufferPointer, strings: inout RecentStrings) throws -> Head {
         var start = 0
         /// The next line's range, without its line break.
         func nextLine() -> Range<Int>? {
@@ -311,7 +313,7 @@ struct LocalResponseParser {
         // Room for a usual head's fields at once, rather than growing 1, 2, 4, 8 (1.5k instructions a head).
         fields.reserveCapacity(16)
         while let line = nextLine(), !line.isEmpty {
-            fields.append(try Self.field(UnsafeRawBufferPointer(rebasing: bytes[line])))
+            fields.append(try Self.field(UnsafeRawBufferPointer(rebasing: bytes[line]), strings: &strings))
         }
         return Head(status: status, version: version, fields: fields)
     }
@@ -331,16 +333,18 @@ struct LocalResponseParser {
         return (line[7] == UInt8(ascii: "1") ? .http1_1 : .http1_0, status)
     }
 
-    /// `Name: value`, with the space around the value taken off.
-    static func field(_ line: UnsafeRawBufferPointer) throws -> HeaderField {
+    /// `Name: value`, with the space around the value taken off. A common name is the string made once for it
+    /// (and a token, so not checked again), and `strings` has the strings made of recent heads.
+    static func field(_ line: UnsafeRawBufferPointer, strings: inout RecentStrings) throws -> HeaderField {
         guard let base = line.baseAddress, let found = memchr(base, Int32(UInt8(ascii: ":")), line.count),
             case let colon = base.distance(to: UnsafeRawPointer(found)), colon > 0
         else {
             throw Failure(description: "a header line has no name: \(String(decoding: line.prefix(80), as: UTF8.self))")
         }
         let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
+        let commonName = CommonFieldNames.name(name)
         // A name must be a token: this also refuses a folded line (one that starts with a space or tab).
-        guard name.allSatisfy(isTokenByte) else {
+        guard commonName != nil || name.allSatisfy(isTokenByte) else {
             throw Failure(
                 description: "a header name is not a token: \(String(decoding: name.prefix(80), as: UTF8.self))"
             )
@@ -350,10 +354,10 @@ struct LocalResponseParser {
         while valueStart < valueEnd, isHTTPWhitespaceByte(line[valueStart]) { valueStart += 1 }
         while valueEnd > valueStart, isHTTPWhitespaceByte(line[valueEnd - 1]) { valueEnd -= 1 }
         let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])
-        guard value.allSatisfy(isFieldValueByte) else {
+        guard isFieldValue(value) else {
             throw Failure(description: "the value of \(String(decoding: name, as: UTF8.self)) has a control character")
         }
-        return HeaderField(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+        return HeaderField(commonName ?? strings.string(name), strings.string(value))
     }
 
     /// A chunk-size line's size: hexadecimal digits, then optionally extensions (dropped).

@@ -45,7 +45,8 @@ extension String {
     /// CR or LF would end the field and let what follows pass for another one.
     @inlinable
     public var isHTTPFieldValue: Bool {
-        utf8.withContiguousStorageIfAvailable { $0.allSatisfy(isFieldValueByte) } ?? utf8.allSatisfy(isFieldValueByte)
+        utf8.withContiguousStorageIfAvailable { isFieldValue(UnsafeRawBufferPointer($0)) }
+            ?? utf8.allSatisfy(isFieldValueByte)
     }
 }
 
@@ -76,6 +77,33 @@ public func isTokenByte(_ byte: UInt8) -> Bool {
 @inlinable
 public func isFieldValueByte(_ byte: UInt8) -> Bool {
     byte == UInt8(ascii: "\t") || (byte >= 0x20 && byte != 0x7F)
+}
+
+/// Whether every byte may be in a header field value, eight at a time: a word with no byte below 0x20 and none
+/// 0x7F passes with a few operations, and only one that has either (a tab, most likely) is looked at byte by byte.
+/// A byte at a time cost about seven instructions a byte, with every value of every head at both ends (callgrind).
+@inlinable
+public func isFieldValue(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highBits: UInt64 = 0x8080_8080_8080_8080
+    var index = 0
+    while index + 8 <= bytes.count {
+        let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+        // A byte's high bit is set where it is below 0x20 (the "has less" test) or equal to 0x7F (the "has zero"
+        // test on the word xor 0x7F...): exact for whether the word has one, which is all that is asked of it.
+        let belowSpace = (word &- ones &* 0x20) & ~word & highBits
+        let delete = word ^ (ones &* 0x7F)
+        let isDelete = (delete &- ones) & ~delete & highBits
+        if belowSpace | isDelete != 0 {
+            for offset in index..<(index + 8) where !isFieldValueByte(bytes[offset]) { return false }
+        }
+        index += 8
+    }
+    while index < bytes.count {
+        guard isFieldValueByte(bytes[index]) else { return false }
+        index += 1
+    }
+    return true
 }
 
 extension String {

@@ -1,3 +1,4 @@
+import HopGateCore
 import NIOCore
 
 /// One exchange: its stream and the sequence number the edge gave it. Stream ids are reused once both ends finish;
@@ -93,6 +94,8 @@ public final class TunnelSession {
         let packets = max(1, SCTPAssociation.maximumMessageSize / packetPayload)
         return min(packets * packetPayload, SCTPAssociation.maximumMessageSize) - 9
     }
+    /// The strings of the heads this session received lately, to be found again (see `RecentStrings`).
+    private var recentStrings = RecentStrings()
     private var handshakeStartedAt: UInt64?
     /// How long a session may take to finish its handshake.
     static let handshakeTimeoutMilliseconds: UInt64 = 30_000
@@ -631,7 +634,7 @@ public final class TunnelSession {
 
     private func deliver(_ message: ByteBuffer, on stream: UInt16, now: UInt64, into outputs: inout [Output]) {
         if stream == 0 {
-            guard let frame = try? TunnelFrame(decoding: message, limits: limits) else {
+            guard let frame = try? TunnelFrame(decoding: message, limits: limits, strings: &recentStrings) else {
                 return close("a malformed control frame", into: &outputs)
             }
             return control(frame, now: now, into: &outputs)
@@ -652,7 +655,7 @@ public final class TunnelSession {
             }
             let frame: TunnelFrame
             do {
-                frame = try TunnelFrame(decoding: frameBytes, limits: limits)
+                frame = try TunnelFrame(decoding: frameBytes, limits: limits, strings: &recentStrings)
             } catch let reason as AbortReason {
                 return abortAndForget(id, reason, into: &outputs)
             } catch {

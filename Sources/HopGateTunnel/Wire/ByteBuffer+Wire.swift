@@ -1,3 +1,4 @@
+import HopGateCore
 import NIOCore
 
 /// The wire's primitives: big-endian integers, and strings and byte strings behind a 16-bit length.
@@ -25,16 +26,43 @@ extension ByteBuffer {
     /// takes the generic validation. That one costs an array and runtime type lookups per string, and with the
     /// strings of every request and response head it was 7% of the edge's instructions (callgrind).
     mutating func readShortString(_ what: String) throws -> String {
+        try readShortString(what) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The same, finding an ASCII string among `recent` when its bytes were read before.
+    mutating func readShortString(_ what: String, recent: inout RecentStrings) throws -> String {
+        try readShortString(what) { recent.string($0) }
+    }
+
+    @inline(__always)
+    private mutating func readShortString(
+        _ what: String,
+        ascii: (UnsafeRawBufferPointer) -> String
+    ) throws -> String {
         let length = Int(try readWireInteger(what, as: UInt16.self))
         guard readableBytes >= length else { throw TunnelWireError("truncated inside \(what)") }
         let text = withUnsafeReadableBytes { raw -> String? in
-            let bytes = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[..<length])
-            if isASCII(UnsafeRawBufferPointer(bytes)) { return String(decoding: bytes, as: UTF8.self) }
-            return String(validating: bytes, as: UTF8.self)
+            let bytes = UnsafeRawBufferPointer(rebasing: raw[..<length])
+            if isASCII(bytes) { return ascii(bytes) }
+            return String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self)
         }
         moveReaderIndex(forwardBy: length)
         guard let text else { throw TunnelWireError("\(what) is not UTF-8") }
         return text
+    }
+
+    /// A header name: one of the common ones as the string made once (see `CommonFieldNames`), any other as
+    /// `readShortString` reads it, among `recent`.
+    mutating func readFieldName(_ what: String, recent: inout RecentStrings) throws -> String {
+        guard let length = getInteger(at: readerIndex, as: UInt16.self), readableBytes >= 2 + Int(length) else {
+            return try readShortString(what)  // which says what is missing
+        }
+        let common = withUnsafeReadableBytes { raw in
+            CommonFieldNames.name(UnsafeRawBufferPointer(rebasing: raw[2..<(2 + Int(length))]))
+        }
+        guard let common else { return try readShortString(what, recent: &recent) }
+        moveReaderIndex(forwardBy: 2 + Int(length))
+        return common
     }
 
     mutating func readShortBytes(_ what: String) throws -> [UInt8] {

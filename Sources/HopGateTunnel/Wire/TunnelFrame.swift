@@ -211,6 +211,13 @@ public enum TunnelFrame: Equatable, Sendable {
     /// Parses one SCTP message. Throws `TunnelWireError` for anything malformed, and `.headersTooLarge` as an
     /// `AbortReason` when a head is over `limits`, so the caller can answer with the right abort.
     public init(decoding message: ByteBuffer, limits: FrameLimits = .standard) throws {
+        var strings = RecentStrings()
+        try self.init(decoding: message, limits: limits, strings: &strings)
+    }
+
+    /// Parses one SCTP message, finding the strings of its head among `strings` when they were there before: a
+    /// session keeps one for the heads it receives (see `RecentStrings`).
+    public init(decoding message: ByteBuffer, limits: FrameLimits = .standard, strings: inout RecentStrings) throws {
         var buffer = message
         let kindByte = try buffer.readWireInteger("the frame type", as: UInt8.self)
         guard let kind = Kind(rawValue: kindByte) else { throw TunnelWireError("an unknown frame type \(kindByte)") }
@@ -218,18 +225,21 @@ public enum TunnelFrame: Equatable, Sendable {
         case .requestHead:
             let headBytes = buffer.readableBytes
             guard headBytes <= limits.maximumHeaderBytes + 1024 else { throw Self.tooLarge(headBytes, limits) }
-            let method = try buffer.readShortString("the method")
-            let scheme = try buffer.readShortString("the scheme")
-            let authority = try buffer.readShortString("the authority")
-            let path = try buffer.readShortString("the path")
-            let headers = try Self.readHeaders(&buffer, limits: limits)
+            let method = try buffer.readShortString("the method", recent: &strings)
+            let scheme = try buffer.readShortString("the scheme", recent: &strings)
+            let authority = try buffer.readShortString("the authority", recent: &strings)
+            let path = try buffer.readShortString("the path", recent: &strings)
+            let headers = try Self.readHeaders(&buffer, limits: limits, strings: &strings)
             self = .requestHead(method: method, scheme: scheme, authority: authority, path: path, headers: headers)
         case .responseHead:
             let status = try buffer.readWireInteger("the status", as: UInt16.self)
             guard (100...999).contains(status) else {
                 throw TunnelWireError("the status \(status) is not an HTTP status")
             }
-            self = .responseHead(status: status, headers: try Self.readHeaders(&buffer, limits: limits))
+            self = .responseHead(
+                status: status,
+                headers: try Self.readHeaders(&buffer, limits: limits, strings: &strings)
+            )
         case .data:
             self = .data(buffer.readSlice(length: buffer.readableBytes)!)
         case .end:
@@ -252,7 +262,11 @@ public enum TunnelFrame: Equatable, Sendable {
         try buffer.expectFullyRead("the frame")
     }
 
-    private static func readHeaders(_ buffer: inout ByteBuffer, limits: FrameLimits) throws -> [HeaderField] {
+    private static func readHeaders(
+        _ buffer: inout ByteBuffer,
+        limits: FrameLimits,
+        strings: inout RecentStrings
+    ) throws -> [HeaderField] {
         let count = Int(try buffer.readWireInteger("the header count", as: UInt16.self))
         guard count <= limits.maximumHeaderCount else {
             throw AbortReason(.headersTooLarge, "\(count) header fields; the limit is \(limits.maximumHeaderCount)")
@@ -261,8 +275,8 @@ public enum TunnelFrame: Equatable, Sendable {
         headers.reserveCapacity(count)
         var total = 0
         for _ in 0..<count {
-            let name = try buffer.readShortString("a header name")
-            let value = try buffer.readShortString("a header value")
+            let name = try buffer.readFieldName("a header name", recent: &strings)
+            let value = try buffer.readShortString("a header value", recent: &strings)
             total += name.utf8.count + value.utf8.count + 4
             guard total <= limits.maximumHeaderBytes else { throw tooLarge(total, limits) }
             guard !name.isEmpty else { throw TunnelWireError("an empty header name") }
