@@ -55,8 +55,23 @@ import Testing
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes))
         )
-        try channel.pipeline.syncOperations.addHandler(EdgeResponseEncoder())
+        let encoder = EdgeResponseEncoder()
+        try channel.pipeline.syncOperations.addHandler(encoder)
+        try channel.pipeline.syncOperations.addHandler(MethodTeller(encoder: encoder))
         return channel
+    }
+
+    /// Tells the encoder each request's method as it arrives, as HTTPProxyHandler does.
+    private final class MethodTeller: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias InboundOut = HTTPServerRequestPart
+        let encoder: EdgeResponseEncoder
+        init(encoder: EdgeResponseEncoder) { self.encoder = encoder }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .head(let head) = unwrapInboundIn(data) { encoder.noteRequest(head.method) }
+            context.fireChannelRead(data)
+        }
     }
 
     static let get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"

@@ -77,6 +77,7 @@ private func configureHTTPS(
 private func configureHTTP1(_ channel: any Channel, _ environment: HTTPProxyHandler.Environment) throws {
     let pipeline = channel.pipeline.syncOperations
     try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-    try pipeline.addHandler(EdgeResponseEncoder())
-    try pipeline.addHandler(HTTPProxyHandler(environment: environment))
+    let encoder = EdgeResponseEncoder()
+    try pipeline.addHandler(encoder)
+    try pipeline.addHandler(HTTPProxyHandler(environment: environment, responseEncoder: encoder))
 }

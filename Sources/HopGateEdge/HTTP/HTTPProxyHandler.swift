@@ -101,8 +101,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var timerFires: NIODeadline?
 
-    init(environment: Environment) {
+    /// The HTTP/1 connection's response encoder, told each request's method (nil on an HTTP/2 stream).
+    private let responseEncoder: EdgeResponseEncoder?
+
+    init(environment: Environment, responseEncoder: EdgeResponseEncoder? = nil) {
         self.environment = environment
+        self.responseEncoder = responseEncoder
     }
 
     private var logger: Logger { environment.logger }
@@ -265,7 +269,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         let part = unwrapInboundIn(data)
         // Behind what already waits, or the next request while this one is still being answered: it waits too.
         var waits = !pipelined.isEmpty
-        if case .head = part, !isIdle { waits = true }
+        if case .head(let head) = part {
+            // In the order the requests come, which is the order of their answers.
+            responseEncoder?.noteRequest(head.method)
+            if !isIdle { waits = true }
+        }
         if waits {
             pipelined.append(.part(part))
         } else {
