@@ -47,18 +47,28 @@ public final class TunnelClientConnection: Sendable {
         )
         let welcomePromise = eventLoop.makePromise(of: SessionHandshakeMessage.Welcome.self)
         let endPromise = eventLoop.makePromise(of: TunnelClientError.self)
-        let handler = try await eventLoop.submit {
-            let dtlsHandler = try channel.pipeline.syncOperations.handler(type: DTLSClientHandler.self)
-            let handler = ClientTunnelHandler(
-                handshake: handshake,
-                maximumRecordSize: dtlsHandler.maximumRecordSize,
-                welcomePromise: welcomePromise,
-                endPromise: endPromise,
-                onExchange: onExchange
-            )
-            try channel.pipeline.syncOperations.addHandler(handler)
-            return NIOLoopBound(handler, eventLoop: eventLoop)
-        }.get()
+        let handler: NIOLoopBound<ClientTunnelHandler>
+        do {
+            handler = try await eventLoop.submit {
+                let dtlsHandler = try channel.pipeline.syncOperations.handler(type: DTLSClientHandler.self)
+                let handler = ClientTunnelHandler(
+                    handshake: handshake,
+                    maximumRecordSize: dtlsHandler.maximumRecordSize,
+                    welcomePromise: welcomePromise,
+                    endPromise: endPromise,
+                    onExchange: onExchange
+                )
+                try channel.pipeline.syncOperations.addHandler(handler)
+                return NIOLoopBound(handler, eventLoop: eventLoop)
+            }.get()
+        } catch {
+            // The channel closed before the tunnel's handler was in place (an edge that is shutting down): nothing
+            // else would complete the promises, and the caller reconnects.
+            welcomePromise.fail(error)
+            endPromise.succeed(.closed("the DTLS session ended before the tunnel started"))
+            channel.close(promise: nil)
+            throw error
+        }
         // A channel that closes without a word from the tunnel (the DTLS layer gave up) still ends the session.
         channel.closeFuture.whenComplete { _ in
             welcomePromise.fail(TunnelClientError.closed("the DTLS session ended"))

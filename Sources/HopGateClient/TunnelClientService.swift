@@ -93,6 +93,7 @@ public final class TunnelClientService: Service {
                 await waitToReconnect(after: failures, because: Self.explain(error))
                 continue
             }
+            let streak = failures
             failures = 0
             token = connection.welcome.resumptionToken
             let rtt = try? await connection.roundTripMilliseconds()
@@ -104,15 +105,21 @@ public final class TunnelClientService: Service {
                     "rtt_ms": "\(rtt.map { "\($0)" } ?? "pending")",
                 ]
             )
+            let served = ContinuousClock.now
             let why = await serve(connection)
             if Task.isShuttingDownGracefully || Task.isCancelled {
                 logger.info("stopped", metadata: ["reason": "shutdown"])
                 return
             }
-            failures = 1
+            // A session that ends soon after it began counts as one more failure, so that reconnects back off
+            // rather than loop: an edge that is shutting down still completes handshakes, then says GOAWAY.
+            failures = ContinuousClock.now - served < Self.shortSession ? streak + 1 : 1
             await waitToReconnect(after: failures, because: why)
         }
     }
+
+    /// How long a session must last for the next reconnect to start from the shortest backoff again.
+    static let shortSession = Duration.seconds(10)
 
     /// Says why and when the client reconnects, then waits that long (less if the process shuts down).
     private func waitToReconnect(after failures: Int, because reason: String) async {

@@ -56,7 +56,10 @@ extension SCTPAssociationTests {
                 let client = TunnelClientService(settings: settings, forwarder: forwarder, logger: logger)
                 group.addTask { try await client.run() }
             }
-            let firstUp = try await edge.waitForSessions(count, within: .seconds(90))
+            // The first connections are paced by Argon2 (one hash each) and the per-network attempt limit: on a
+            // slow 2-core machine under the rest of the suite they took 60 to 90 s. What this test is about is the
+            // restart below.
+            let firstUp = try await edge.waitForSessions(count, within: .seconds(150))
             let firstArgon2 = try await edge.metric("hopgate_argon2_verifications_total")
             print("storm: \(count) clients connected in \(firstUp); \(Int(firstArgon2)) Argon2 checks")
             #expect(firstArgon2 >= Double(count), "every first connection presents its key")

@@ -94,6 +94,8 @@ public final class TunnelSession {
         let packets = max(1, SCTPAssociation.maximumMessageSize / packetPayload)
         return min(packets * packetPayload, SCTPAssociation.maximumMessageSize) - 9
     }
+    /// Why the peer said GOAWAY, once it has.
+    private var peerGoAwayReason: String?
     /// The strings of the heads this session received lately, to be found again (see `RecentStrings`).
     private var recentStrings = RecentStrings()
     private var handshakeStartedAt: UInt64?
@@ -323,6 +325,12 @@ public final class TunnelSession {
             )
         case .sendPong, nil:
             break
+        }
+        // The edge sends GOAWAY only when it shuts down: once the last exchange is done and delivered, the client
+        // leaves at once and connects again (to the edge's next run), rather than waiting for the edge's close,
+        // which a hard stop never sends: the idle timeout would then keep the domain offline for 45 s.
+        if role == .client, let reason = peerGoAwayReason, exchanges.isEmpty, !hasUndeliveredData {
+            return close("the edge is going away: \(reason)", into: &outputs)
         }
         pump(now: now, into: &outputs)
     }
@@ -722,8 +730,9 @@ public final class TunnelSession {
             }
         case .pong(let value):
             liveness.receivedPong(value, now: now)
-        case .goAway:
+        case .goAway(let reason):
             liveness.receivedGoAway(now: now)
+            peerGoAwayReason = reason
         default:
             self.liveness = liveness
             close("an exchange frame on the control stream", into: &outputs)
