@@ -12,14 +12,15 @@ import Darwin
 /// Slots each holding the last string whose bytes hashed to it: 256 of them, so that the 20 or so strings of a
 /// request and its response seldom share one (with 64, a quarter of the lookups missed for that). Values over
 /// `longest` bytes are not kept: cookies and tokens rarely repeat. One owner, one thread: a value type to keep in
-/// a handler or a session, of 4 KiB and the strings it holds.
+/// a handler or a session, of 4 KiB and the strings it holds once it is used.
 public struct RecentStrings {
     @usableFromInline
     static let slots = 256
     @usableFromInline
     static let longest = 96
+    /// Empty until the first lookup: an edge holds one for each of its sessions, most of them idle.
     @usableFromInline
-    var strings: [String?] = Array(repeating: nil, count: RecentStrings.slots)
+    var strings: [String?] = []
 
     public init() {}
 
@@ -28,6 +29,7 @@ public struct RecentStrings {
     @inlinable
     public mutating func string(_ bytes: UnsafeRawBufferPointer) -> String {
         guard bytes.count <= Self.longest, bytes.count > 0 else { return String(decoding: bytes, as: UTF8.self) }
+        if strings.isEmpty { strings = Array(repeating: nil, count: Self.slots) }
         let slot = Self.slot(bytes)
         if let kept = strings[slot] {
             let same = kept.utf8.withContiguousStorageIfAvailable { stored in
