@@ -11,11 +11,12 @@ import NIOHTTP1
 /// `HTTPProxyHandler` tells it each request's method as the request arrives (`noteRequest`), as NIO's encoder
 /// learns them by watching the requests go by: a response to HEAD or CONNECT has no body. Told, rather than
 /// watching, it is only on the way out: each request part went through it as a dynamic cast out of `NIOAny` and a
-/// hop along the pipeline, about 1k instructions a request (callgrind). The framing follows NIO's: a response that may have a body and says
-/// Content-Length keeps it and loses Transfer-Encoding; one that says neither is sent chunked (HTTP/1.1); one that
-/// may not have a body (1xx, 204, 304, a CONNECT's) loses both. A head with a name that is not a token or a value
-/// with a control character is not written: its write fails, the error goes up the pipeline (the connection
-/// closes), and nothing more is written.
+/// hop along the pipeline, about 1k instructions a request (callgrind).
+///
+/// The framing follows NIO's: a response that may have a body and says Content-Length keeps it and loses
+/// Transfer-Encoding; one that says neither is sent chunked (HTTP/1.1); one that may not have a body (1xx, 204,
+/// 304, a CONNECT's) loses both. A head with a name that is not a token or a value with a control character is not
+/// written: its write fails, the error goes up the pipeline (the connection closes), and nothing more is written.
 final class EdgeResponseEncoder: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = IOData
