@@ -93,6 +93,13 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     private var pipelined = CircularBuffer<Pipelined>()
     /// A flush is queued behind the events already waiting on the loop.
     private var flushScheduled = false
+    /// Body bytes written since the last flush.
+    private var unflushedBytes = 0
+    /// From this many unflushed body bytes on, a flush happens at once. A download's datagrams keep arriving, and
+    /// the loop reads them all before it runs its queued flush: the edge read and decrypted a whole credit window
+    /// (2 MiB) before any of it went on to the browser, and granted credit for bytes that sat unflushed, so the
+    /// client's sending and the edge's writing took turns.
+    static let flushAtOnceBytes = 64 * 1024
     private var cachedClientAddress: String?
     /// When a connection without a request under way is closed: its head did not arrive in time, or it idled
     /// between requests. Nil while a request is under way.
@@ -545,13 +552,20 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
 
     /// Flushes after the events already queued on the loop: a response that came in one datagram (head, body, end)
     /// arrives as one event each, and flushing each would cost a TLS record and a write(2) apiece.
-    private func flushSoon(_ context: ChannelHandlerContext) {
+    /// Body bytes count toward a flush at once (`flushAtOnceBytes`).
+    private func flushSoon(_ context: ChannelHandlerContext, bodyBytes: Int = 0) {
+        unflushedBytes += bodyBytes
+        if unflushedBytes >= Self.flushAtOnceBytes {
+            unflushedBytes = 0
+            return context.flush()
+        }
         guard !flushScheduled else { return }
         flushScheduled = true
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.eventLoop.execute {
             let handler = loopBound.value
             handler.flushScheduled = false
+            handler.unflushedBytes = 0
             handler.context?.flush()
         }
     }
@@ -609,7 +623,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             }
             request.bytesOut += count
             context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
-            flushSoon(context)
+            flushSoon(context, bodyBytes: count)
             // Credit goes back while the browser's connection keeps up, and waits while its buffer is over the
             // high-water mark: what the edge holds for a slow reader stays that buffer and one credit window.
             // (A promise per write, granting as each was written, cost a promise and a callback per chunk.)

@@ -82,6 +82,8 @@ public final class TunnelSession {
     static let maximumPendingBytes = 16 * 1024 * 1024
     /// The largest data chunk: one SCTP message with the exchange sequence, the frame's length and its type.
     public static let maximumChunkSize = SCTPAssociation.maximumMessageSize - 9
+    /// Data chunks of at least this many bytes go to SCTP at once, even while sending is deferred.
+    static let sendAtOnceBytes = 32 * 1024
     /// The data chunk `sendableBytes` offers: the largest whose message is a whole number of SCTP packets.
     public let dataChunkSize: Int
 
@@ -410,6 +412,9 @@ public final class TunnelSession {
         message.writeInteger(UInt32(1 + count))  // the frame's length: its type, then the bytes
         TunnelFrame.encodeData(pieces, into: &message)
         enqueue(message, on: id.stream)
+        // A chunk this large fills packets of its own, so waiting to bundle it gains nothing, and a writer that
+        // reads a megabyte from its source in one turn would otherwise send it all only at the turn's end.
+        if count >= Self.sendAtOnceBytes { return pump(now: now, into: &outputs) }
         pumpUnlessDeferred(now: now, into: &outputs)
     }
 
@@ -430,8 +435,14 @@ public final class TunnelSession {
         guard var exchange = exchanges[id.stream], exchange.sequence == id.sequence else { return }
         let grant = exchange.machine.consumed(bytes)
         exchanges[id.stream] = exchange
-        if let grant, let message = try? Self.message(grant, sequence: id.sequence) { enqueue(message, on: id.stream) }
-        pumpUnlessDeferred(now: now, into: &outputs)
+        guard let grant, let message = try? Self.message(grant, sequence: id.sequence) else {
+            return pumpUnlessDeferred(now: now, into: &outputs)
+        }
+        enqueue(message, on: id.stream)
+        // A grant leaves at once, not with the deferred frames at the end of the turn: the peer's sender may be
+        // waiting for it, and an edge that read a whole window in one turn granted only after it, so the two
+        // ends took turns instead of overlapping (a download's client and edge each about half busy).
+        pump(now: now, into: &outputs)
     }
 
     public func abort(_ id: ExchangeID, _ reason: AbortReason, now: UInt64) -> [Output] {
