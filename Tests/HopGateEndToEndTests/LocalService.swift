@@ -9,6 +9,7 @@ import HopGateTestSupport
 /// - `GET /chunked?n=N&gap=S`: N chunks of a chunked response, S seconds apart;
 /// - `GET /hang`: never answers;
 /// - `GET /headers`: the request headers as JSON;
+/// - `GET /connections`: how many connections the service has accepted, as text;
 /// - `GET /status?code=N`: an empty response with status N that says `Content-Length: 5` all the same;
 /// - `HEAD` of any path: what `GET /bytes` would say, without the bytes;
 /// - anything else: `NAME PATH` as text.
@@ -31,16 +32,23 @@ final class LocalService: Sendable {
     }
 
     static let source = #"""
-        import hashlib, json, sys, time, urllib.parse
+        import hashlib, json, sys, threading, time, urllib.parse
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         PATTERN = bytes((i * 7) % 251 for i in range(251 * 300))
+        ACCEPTED = [0]
+        ACCEPTED_LOCK = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                with ACCEPTED_LOCK:
+                    ACCEPTED[0] += 1
+                super().setup()
 
             def query(self):
                 return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).items()}
@@ -84,6 +92,8 @@ final class LocalService: Sendable {
                     # A response no HTTP parser may take: a length that is not a number.
                     self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\nhello")
                     self.close_connection = True
+                elif path == "/connections":
+                    self.reply(200, f"{ACCEPTED[0]}".encode(), "text/plain")
                 elif path == "/headers":
                     self.reply(200, json.dumps({k.lower(): v for k, v in self.headers.items()}).encode(), "application/json")
                 else:
@@ -122,6 +132,8 @@ final class LocalService: Sendable {
                 self.end_headers()
                 self.wfile.write(body)
 
+        # Many requests may connect at once (the default backlog is 5).
+        ThreadingHTTPServer.request_queue_size = 256
         server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
         server.daemon_threads = True
         print("READY", flush=True)
