@@ -257,12 +257,7 @@ import Testing
                 s = browser()
                 # Two chunks half a second apart: every request of a wave is in flight at once.
                 s.sendall(b"GET /chunked?n=2&gap=0.5 HTTP/1.1\\r\\nHost: app.localhost\\r\\nConnection: close\\r\\n\\r\\n")
-                s.settimeout(20)
-                received = b""
-                while True:
-                    piece = s.recv(65536)
-                    if not piece: break
-                    received += piece
+                received = read_all(s)
                 results.append(received.startswith(b"HTTP/1.1 200") and b"chunk 1" in received)
             for wave in range(2):
                 results = []
@@ -296,7 +291,8 @@ import Testing
         return (edge, app, client)
     }
 
-    /// Runs Python `script` as a browser of app.localhost: in it, `browser()` opens a TLS connection to the edge.
+    /// Runs Python `script` as a browser of app.localhost: in it, `browser()` opens a TLS connection to the edge and
+    /// `read_all(s)` reads what it sends until it closes.
     private func runAsBrowser(_ script: String, edge: EdgeUnderTest) async throws -> ProcessOutput {
         let prelude = """
             import socket, ssl, sys
@@ -304,6 +300,16 @@ import Testing
                 context = ssl._create_unverified_context()
                 raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
                 return context.wrap_socket(raw, server_hostname="app.localhost")
+
+            # Everything the edge sends on s until it closes the connection.
+            def read_all(s):
+                s.settimeout(20)
+                received = b""
+                while True:
+                    piece = s.recv(65536)
+                    if not piece: break
+                    received += piece
+                return received
 
             """
         let https = edge.https
@@ -320,12 +326,7 @@ import Testing
             s.sendall(
             \(requests)
             )
-            s.settimeout(20)
-            received = b""
-            while True:
-                piece = s.recv(65536)
-                if not piece: break
-                received += piece
+            received = read_all(s)
             sys.stdout.write(received.decode(errors="replace"))
             """,
             edge: edge
