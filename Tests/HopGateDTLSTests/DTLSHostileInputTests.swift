@@ -56,8 +56,9 @@ import Testing
             )
         }
 
-        /// Reads until a record arrives; nil if none does.
-        func receiveRecord(timeoutMilliseconds: Int32 = 5000) async -> String? {
+        /// Reads until a record arrives; nil if none does. The default wait is long because only a failure waits it
+        /// out: in a full test run the echo server's task can wait seconds for a thread (one run saw 5 s pass).
+        func receiveRecord(timeoutMilliseconds: Int32 = 20_000) async -> String? {
             while let datagram = await socket.receive(timeoutMilliseconds: timeoutMilliseconds) {
                 for case .record(let record) in connection.receive(ByteBuffer(bytes: datagram)) {
                     return String(buffer: record)
@@ -218,10 +219,14 @@ import Testing
         let server = try await EchoServer()
         let hello = try #require(try ManualClient(port: server.port).firstFlight().first)
         let sockets = try (0..<200).map { _ in try UDPSocket(connectingTo: server.port) }
-        for _ in 0..<10 {
+        for round in 1...10 {
             for socket in sockets { socket.send(hello) }
-            // Paced so the kernel's socket buffer (capped by rmem_max) is not what drops them.
-            try await Task.sleep(for: .milliseconds(30))
+            // Paced so the kernel's socket buffer (capped by rmem_max) is not what drops them: the next round waits
+            // until the server has answered most of this one, up to a second (beside other suites, its event loop
+            // is shared and can fall behind a fixed pause).
+            for _ in 0..<50 where server.statistics.helloVerifyRequestsSent < round * sockets.count * 9 / 10 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
         // Every HelloVerifyRequest is small: the server is no amplifier.
         let reply = try #require(await sockets[0].receive())

@@ -120,10 +120,13 @@ private func bindLoopback(type: __socket_type, port: Int) throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// Runs blocking work (a child process, a socket read, pg_ctl) on a dispatch thread, so it never holds one of the
-/// few threads that every test's async work shares: blocking them stalls unrelated tests into timeouts.
+/// Runs blocking work (a child process, a socket read, pg_ctl) on a thread of its own, so it never holds one of the
+/// few threads that every test's async work shares: blocking them stalls unrelated tests into timeouts. Not a
+/// dispatch queue: on Linux Swift's tasks run on libdispatch's worker threads too, which it adds only slowly when
+/// work blocks them. With 40 blocked dispatch workers, a DTLS test that takes 0.02 s alone ran into its 2-minute
+/// limit, waiting for its echo server's task.
 public func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
