@@ -13,17 +13,10 @@
 // The association's id, not a pointer, is what usrsctp holds as the AF_CONN address: a packet the stack emits after
 // the association was closed finds no entry and is dropped, instead of touching freed memory.
 
-typedef struct {
-    uint8_t *bytes;
-    size_t length;
-} packet;
-
 typedef struct endpoint {
     uint64_t id;
     struct socket *socket;
     int state;
-    packet *out;
-    size_t out_count, out_capacity;
     struct endpoint *next;
 } endpoint;
 
@@ -35,28 +28,23 @@ static endpoint *find(uint64_t id) {
     return NULL;
 }
 
+static hg_sctp_packet_sink sink = NULL;
+
+// usrsctp's buffer lives only for this call: the sink copies the packet once, straight into the buffer that goes on
+// to DTLS. (Queueing a malloc'd copy here for Swift to copy again was two copies and two allocations a packet.)
 static int output(void *address, void *buffer, size_t length, uint8_t tos, uint8_t set_df) {
     (void)tos;
     (void)set_df;
-    endpoint *e = find((uint64_t)(uintptr_t)address);
-    if (e == NULL) return 0;  // closed: drop
-    if (e->out_count == e->out_capacity) {
-        size_t capacity = e->out_capacity ? e->out_capacity * 2 : 16;
-        packet *grown = realloc(e->out, capacity * sizeof(packet));
-        if (grown == NULL) return ENOMEM;
-        e->out = grown;
-        e->out_capacity = capacity;
-    }
-    uint8_t *copy = malloc(length);
-    if (copy == NULL) return ENOMEM;
-    memcpy(copy, buffer, length);
-    e->out[e->out_count++] = (packet){copy, length};
+    uint64_t id = (uint64_t)(uintptr_t)address;
+    if (find(id) == NULL) return 0;  // closed: drop
+    sink(id, buffer, length);
     return 0;
 }
 
-int hg_sctp_init(void) {
+int hg_sctp_init(hg_sctp_packet_sink packet_sink) {
     static int started = 0;
     if (started) return 0;
+    sink = packet_sink;
     usrsctp_init_nothreads(0, output, NULL);
     // DTLS's AEAD already authenticates every byte, and both ends are HopGate: skip the software CRC32c
     // (about 0.9 us a packet a side, RECIPES).
@@ -153,28 +141,6 @@ int hg_sctp_open(uint64_t id, const hg_sctp_settings *settings) {
 void hg_sctp_input(uint64_t id, const uint8_t *bytes, size_t length) {
     if (find(id) == NULL) return;
     usrsctp_conninput((void *)(uintptr_t)id, bytes, length, 0);
-}
-
-size_t hg_sctp_output_count(uint64_t id) {
-    endpoint *e = find(id);
-    return e != NULL ? e->out_count : 0;
-}
-
-const uint8_t *hg_sctp_output_packet(uint64_t id, size_t index, size_t *length) {
-    endpoint *e = find(id);
-    if (e == NULL || index >= e->out_count) {
-        *length = 0;
-        return NULL;
-    }
-    *length = e->out[index].length;
-    return e->out[index].bytes;
-}
-
-void hg_sctp_output_clear(uint64_t id) {
-    endpoint *e = find(id);
-    if (e == NULL) return;
-    for (size_t i = 0; i < e->out_count; i++) free(e->out[i].bytes);
-    e->out_count = 0;
 }
 
 int hg_sctp_state(uint64_t id) {
@@ -287,12 +253,11 @@ void hg_sctp_close(uint64_t id) {
     while (*link != NULL && (*link)->id != id) link = &(*link)->next;
     endpoint *e = *link;
     if (e == NULL) return;
+    // Unlinked first, so that what usrsctp emits while closing (its ABORT) finds no endpoint and is dropped.
+    *link = e->next;
     struct linger linger = {.l_onoff = 1, .l_linger = 0};  // close with ABORT, at once
     usrsctp_setsockopt(e->socket, SOL_SOCKET, SO_LINGER, &linger, sizeof(linger));
     usrsctp_close(e->socket);
-    *link = e->next;
-    for (size_t i = 0; i < e->out_count; i++) free(e->out[i].bytes);
-    free(e->out);
     free(e);
     usrsctp_deregister_address((void *)(uintptr_t)id);
 }

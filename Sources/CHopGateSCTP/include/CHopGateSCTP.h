@@ -7,8 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// Starts the stack once per process; later calls do nothing. Returns 0 on success.
-int hg_sctp_init(void);
+/// Receives each packet the stack wants sent to the peer, in order, during the call into the stack that made it
+/// (input, send, receive, timers, close): `bytes` is valid only until the sink returns.
+typedef void (*hg_sctp_packet_sink)(uint64_t id, const uint8_t *bytes, size_t length);
+
+/// Starts the stack once per process, with the sink for every association's packets; later calls do nothing.
+/// Returns 0 on success.
+int hg_sctp_init(hg_sctp_packet_sink sink);
 
 /// Advances every association's timers by `elapsed_ms` (retransmission, delayed SACK, shutdown).
 void hg_sctp_handle_timers(uint32_t elapsed_ms);
@@ -25,11 +30,6 @@ int hg_sctp_open(uint64_t id, const hg_sctp_settings *settings);
 
 /// Feeds one packet received from the peer (a decrypted DTLS record).
 void hg_sctp_input(uint64_t id, const uint8_t *packet, size_t length);
-
-/// Packets the stack wants sent to the peer, in order: count, then each by index, then clear.
-size_t hg_sctp_output_count(uint64_t id);
-const uint8_t *hg_sctp_output_packet(uint64_t id, size_t index, size_t *length);
-void hg_sctp_output_clear(uint64_t id);
 
 /// What send and receive return when they would block: distinct from every negative errno.
 enum { HG_SCTP_WOULD_BLOCK = -100000 };

@@ -2,12 +2,25 @@ import CHopGateSCTP
 import NIOConcurrencyHelpers
 import NIOCore
 
+/// The stack's packet sink (`hg_sctp_init`): one copy, into the buffer that goes on to DTLS. It runs inside calls
+/// into the stack, so under `SCTPStack`'s lock.
+private func collectPacket(id: UInt64, bytes: UnsafePointer<UInt8>?, length: Int) {
+    var packet = SCTPStack.allocator.buffer(capacity: length)
+    packet.writeBytes(UnsafeRawBufferPointer(start: bytes, count: length))
+    SCTPStack.outboxes[id, default: []].append(packet)
+}
+
 /// The process's one usrsctp stack. usrsctp in no-threads mode is global and not thread-safe, so every call into
 /// it, from every association, goes through this one lock; its timers are driven by whoever owns the clock
 /// (`advanceTimers`): the tunnel's event loop in a running process, a simulated clock in tests.
 public enum SCTPStack {
     private static let lock = NIOLock()
-    private static let started: Bool = { hg_sctp_init() == 0 }()
+    private static let started: Bool = { hg_sctp_init(collectPacket) == 0 }()
+
+    /// Each association's packets for the peer, in order, until `takeOutgoing`. Only touched under `lock`: the
+    /// stack emits packets only inside calls made under it.
+    nonisolated(unsafe) static var outboxes: [UInt64: [ByteBuffer]] = [:]
+    fileprivate static let allocator = ByteBufferAllocator()
 
     static func withLock<T>(_ body: () throws -> T) rethrows -> T {
         try lock.withLock {
@@ -100,7 +113,7 @@ public final class SCTPAssociation: @unchecked Sendable {
         )
         let error = SCTPStack.withLock {
             let error = hg_sctp_open(id, &cSettings)
-            if error == 0 { Self.live += 1 }
+            if error == 0 { Self.live += 1 } else { SCTPStack.outboxes[id] = nil }
             return error
         }
         guard error == 0 else {
@@ -137,22 +150,8 @@ public final class SCTPAssociation: @unchecked Sendable {
     }
 
     /// The packets to send to the peer, in order.
-    public func takeOutgoing(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> [ByteBuffer] {
-        SCTPStack.withLock {
-            let count = hg_sctp_output_count(id)
-            guard count > 0 else { return [] }
-            var packets: [ByteBuffer] = []
-            packets.reserveCapacity(count)
-            for index in 0..<count {
-                var length = 0
-                let bytes = hg_sctp_output_packet(id, index, &length)
-                var buffer = allocator.buffer(capacity: length)
-                buffer.writeBytes(UnsafeRawBufferPointer(start: bytes, count: length))
-                packets.append(buffer)
-            }
-            hg_sctp_output_clear(id)
-            return packets
-        }
+    public func takeOutgoing() -> [ByteBuffer] {
+        SCTPStack.withLock { SCTPStack.outboxes.removeValue(forKey: id) ?? [] }
     }
 
     /// Queues one whole message on `stream`. Returns false when the send buffer has no room now: call again after
@@ -209,6 +208,7 @@ public final class SCTPAssociation: @unchecked Sendable {
                 guard pending.readableBytes + count <= Self.maximumMessageSize else {
                     closed = true
                     hg_sctp_close(id)
+                    SCTPStack.outboxes[id] = nil
                     partial.removeAll()
                     break
                 }
@@ -230,6 +230,7 @@ public final class SCTPAssociation: @unchecked Sendable {
             guard !closed else { return }
             closed = true
             hg_sctp_close(id)
+            SCTPStack.outboxes[id] = nil  // nothing more is sent for it
             Self.live -= 1
         }
     }
