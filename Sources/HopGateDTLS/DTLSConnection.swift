@@ -28,8 +28,13 @@ final class DTLSConnection {
     private let bio: OpaquePointer
     private let context: DTLSContext
     private let serverName: String?
-    /// A read buffer one maximal record large: DTLS never returns more than one record per read.
-    private var readBuffer = [UInt8](repeating: 0, count: 17 * 1024)
+    /// Where the next record is decrypted to, one maximal record large: DTLS never returns more than one record
+    /// per read. A large record is handed on in it, a small one copied out so the landing is used again.
+    private var landing: ByteBuffer?
+    private static let landingBytes = 17 * 1024
+    /// From this size a record keeps its landing buffer: copying 16 KB records out cost a copy of every byte
+    /// received, while an allocation of a small buffer per small record (acknowledgements) is cheap.
+    private static let handOverBytes = 4096
     /// Datagrams to send, in order: records are encrypted straight into it.
     private var outgoing = DatagramQueue()
     /// Room a record's datagram needs beyond the record: DTLS's 13-byte header and the cipher's explicit nonce,
@@ -231,14 +236,26 @@ final class DTLSConnection {
         guard state == .established else { return }
         while true {
             ERR_clear_error()
-            let count = SSL_read(ssl, &readBuffer, Int32(readBuffer.count))
+            var buffer = landing ?? ByteBufferAllocator().buffer(capacity: Self.landingBytes)
+            landing = nil
+            buffer.clear()
+            var count: Int32 = 0
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.landingBytes) { out in
+                count = SSL_read(ssl, out.baseAddress, Int32(Self.landingBytes))
+                return Int(max(count, 0))
+            }
             if count > 0 {
-                var record = ByteBuffer()
-                record.reserveCapacity(Int(count))
-                record.writeBytes(readBuffer[0..<Int(count)])
-                events.append(.record(record))
+                if count >= Self.handOverBytes {
+                    events.append(.record(buffer))
+                } else {
+                    var record = ByteBufferAllocator().buffer(capacity: Int(count))
+                    record.writeImmutableBuffer(buffer)
+                    events.append(.record(record))
+                    landing = buffer
+                }
                 continue
             }
+            landing = buffer
             switch SSL_get_error(ssl, count) {
             case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
                 return
