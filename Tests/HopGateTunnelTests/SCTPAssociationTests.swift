@@ -1,6 +1,8 @@
-import HopGateTunnel
+import CHopGateSCTP
 import NIOCore
 import Testing
+
+@testable import HopGateTunnel
 
 /// usrsctp is one global stack per process: these tests drive its clock, so they run one at a time.
 @Suite(.serialized) struct SCTPAssociationTests {
@@ -108,6 +110,36 @@ import Testing
         #expect(received.count == 1 && received.first?.message.readableBytes == 60_000)
         // 1160-byte packets plus DTLS 1.2 AES-GCM's 37 bytes make 1197: within the 1200-byte MTU.
         #expect(largest <= 1160 && largest > 1100)
+        a.close()
+        b.close()
+    }
+
+    @Test func aMessageOverTheLimitFromThePeerClosesTheAssociation() throws {
+        let a = try SCTPAssociation()
+        let b = try SCTPAssociation()
+        var link = SimulatedLink(seed: 2)
+        for _ in 0..<200 {
+            link.step(a, b)
+            _ = a.receive()
+            _ = b.receive()
+        }
+        #expect(a.state == .connected && b.state == .connected)
+        // Past `send`'s own check, as a peer that is not HopGate could send it.
+        let oversized = [UInt8](repeating: 9, count: SCTPAssociation.maximumMessageSize + 1000)
+        let sent = SCTPStack.withLock {
+            oversized.withUnsafeBufferPointer { hg_sctp_send(a.id, 3, $0.baseAddress, $0.count) }
+        }
+        #expect(sent == oversized.count)
+        var received: [(stream: UInt16, message: ByteBuffer)] = []
+        for _ in 0..<200 {
+            for packet in a.takeOutgoing() { b.input(packet) }
+            received += b.receive()
+            for packet in b.takeOutgoing() { a.input(packet) }
+            SCTPStack.advanceTimers(byMilliseconds: 1)
+        }
+        #expect(received.isEmpty, "nothing of the oversized message is delivered")
+        #expect(b.state == .closed)
+        #expect(b.takeOutgoing().isEmpty, "a closed association sends nothing more")
         a.close()
         b.close()
     }

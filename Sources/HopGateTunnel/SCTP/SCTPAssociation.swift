@@ -206,9 +206,7 @@ public final class SCTPAssociation: @unchecked Sendable {
                 }
                 var pending = partial.removeValue(forKey: stream) ?? ByteBuffer()
                 guard pending.readableBytes + count <= Self.maximumMessageSize else {
-                    closed = true
-                    hg_sctp_close(id)
-                    SCTPStack.outboxes[id] = nil
+                    abortLocked()
                     partial.removeAll()
                     break
                 }
@@ -228,11 +226,16 @@ public final class SCTPAssociation: @unchecked Sendable {
     public func close() {
         SCTPStack.withLock {
             guard !closed else { return }
-            closed = true
-            hg_sctp_close(id)
-            SCTPStack.outboxes[id] = nil  // nothing more is sent for it
-            Self.live -= 1
+            abortLocked()
         }
+    }
+
+    /// Under the stack's lock. (An association aborted for an oversized message used to stay in `liveCount`.)
+    private func abortLocked() {
+        closed = true
+        hg_sctp_close(id)
+        SCTPStack.outboxes[id] = nil  // nothing more is sent for it
+        Self.live -= 1
     }
 
     /// How many associations exist in this process: the edge makes one only for a session that got its Welcome.
