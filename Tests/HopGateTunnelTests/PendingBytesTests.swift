@@ -44,4 +44,22 @@ import Testing
         queue.removeFirst()
         #expect(queue.first.map { String(buffer: $0) } == "gh")
     }
+
+    /// A removed buffer is let go at once, even while the queue still holds others: the queue must not keep a sent
+    /// slice, and with it the whole read it came from, until its next compaction.
+    @Test func aRemovedBufferIsNoLongerHeld() {
+        var read = ByteBufferAllocator().buffer(capacity: 4096)
+        read.writeBytes([UInt8](repeating: 7, count: 4096))
+        var queue = PendingBytes()
+        queue.append(read.getSlice(at: 0, length: 100)!)
+        queue.append(ByteBuffer(string: "still waiting"))
+        queue.removeFirst()
+        #expect(!queue.isEmpty)
+        // Writing to a buffer whose storage something else still holds copies it first (copy on write): the bytes
+        // stay where they were only when `read` is their one owner.
+        let before = read.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        read.setInteger(UInt8(1), at: 0)
+        let after = read.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(before == after)
+    }
 }

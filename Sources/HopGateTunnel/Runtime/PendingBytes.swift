@@ -8,6 +8,7 @@ import NIOCore
 struct PendingBytes {
     private var buffers: [ByteBuffer] = []
     private var start = 0
+    private static let released = ByteBuffer()
 
     var isEmpty: Bool { start == buffers.count }
 
@@ -26,6 +27,10 @@ struct PendingBytes {
 
     mutating func removeFirst() {
         precondition(!isEmpty, "removeFirst on an empty queue")
+        // The slot lets go of its buffer now, not when the array is next compacted: a sent slice kept the whole
+        // read it came from (a local service's 256 KiB reads), and a queue that never quite emptied held up to 64
+        // of them, the client's largest use of memory during a download (heaptrack).
+        buffers[start] = Self.released
         start += 1
         if start == buffers.count {
             // Emptied: start over at the front, keeping the room for the next run of writes.
