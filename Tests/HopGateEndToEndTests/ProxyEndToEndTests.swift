@@ -245,6 +245,36 @@ import Testing
         await edge.stop()
     }
 
+    /// A browser that reads slower than the tunnel delivers keeps its connection over the high-water mark: the edge
+    /// holds the body parts (and the end behind them) until it drains, then sends them on in order.
+    @Test(.timeLimit(.minutes(2)))
+    func aSlowBrowserGetsEveryByteInOrderOverBothHTTPVersions() async throws {
+        let (edge, app, client) = try await edgeServingApp()
+        defer { withExtendedLifetime(app) {} }
+        let count = 16 * 1024 * 1024
+        // 8 MB/s each: two seconds of a socket that is full most of the time.
+        async let overHTTP2 = edge.curl(
+            ["--http2", "--limit-rate", "8M", edge.url("app.localhost", "/bytes?n=\(count)")],
+            host: "app.localhost",
+            outputFile: edge.directory + "/slow-h2"
+        )
+        async let overHTTP1 = edge.curl(
+            ["--limit-rate", "8M", edge.url("app.localhost", "/bytes?n=\(count)")],
+            host: "app.localhost",
+            outputFile: edge.directory + "/slow-h1"
+        )
+        let (h2, h1) = try await (overHTTP2, overHTTP1)
+        #expect(h2.status == 200, "\(h2.standardError)")
+        #expect(h1.status == 200, "\(h1.standardError)")
+        #expect(try await verifyDownloadedBytes(edge.directory + "/slow-h2", count: count) == "ok")
+        #expect(try await verifyDownloadedBytes(edge.directory + "/slow-h1", count: count) == "ok")
+        // The connection serves its next request: the end that waited behind the body went out.
+        let after = try await edge.curl([edge.url("app.localhost", "/hello")], host: "app.localhost")
+        #expect(after.body == "app /hello")
+        await client.stop()
+        await edge.stop()
+    }
+
     /// The client keeps as many idle connections to a service as were busy at once: with a keep of 32, the second
     /// of two waves of 64 concurrent requests opened 32 connections anew (a wrk -c64 run opened one every 4 requests).
     @Test(.timeLimit(.minutes(2)))
