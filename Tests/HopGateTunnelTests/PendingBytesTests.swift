@@ -62,4 +62,28 @@ import Testing
         let after = read.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
         #expect(before == after)
     }
+
+    /// A waiting slice of a much larger buffer is copied into one of its own size, once; a buffer that holds
+    /// about what it carries is left as it is.
+    @Test func waitingSlicesOfLargeBuffersAreCompacted() {
+        var decoderBuffer = ByteBufferAllocator().buffer(capacity: 96 * 1024)
+        decoderBuffer.writeBytes((0..<(96 * 1024)).map { UInt8(truncatingIfNeeded: $0) })
+        let expected = ByteBuffer(bytes: (1000..<(1000 + 16 * 1024)).map { UInt8(truncatingIfNeeded: $0) })
+        var small = ByteBufferAllocator().buffer(capacity: 4096)
+        small.writeBytes([UInt8](repeating: 3, count: 1000))
+        var queue = PendingBytes()
+        queue.append(decoderBuffer.getSlice(at: 1000, length: 16 * 1024)!)
+        queue.append(small)
+        queue.compactWaiting()
+
+        let first = queue.first!
+        #expect(first == expected)
+        #expect(first.storageCapacity < 2 * first.readableBytes)
+        queue.removeFirst()
+        #expect(queue.first!.storageCapacity == small.storageCapacity)
+        // The large buffer is no longer held by the queue: writing to it does not copy it.
+        let before = decoderBuffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        decoderBuffer.setInteger(UInt8(1), at: 0)
+        #expect(decoderBuffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == before)
+    }
 }

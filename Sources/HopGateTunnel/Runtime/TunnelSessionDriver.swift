@@ -414,6 +414,7 @@ public final class TunnelSessionDriver {
             }
             forgetIfFinished(id)
         }
+        entry.queue.compactWaiting()
         if drained > 0 && entry.exchange.drained(drained) { deliver(.writable, to: id) }
     }
 
