@@ -64,8 +64,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         /// and go on once it drains. Written on regardless, they waited inside HTTP/2 and TLS instead, and went
         /// out in one flush once the browser caught up: up to a credit window (2 MiB) encrypted into one buffer,
         /// which NIOSSL then kept and allocated again at that size for every later flush (heaptrack: the edge's
-        /// largest use of memory during a download).
-        var waiting = CircularBuffer<TunnelExchangeEvent>()
+        /// largest use of memory during a download). An array, which allocates nothing while empty: a
+        /// CircularBuffer made room for 16 events for every request (3.6k instructions a request, callgrind).
+        var waiting: [TunnelExchangeEvent] = []
         /// When the service must have started its answer (see `check`); nil once it has, or while none is due.
         var responseDeadline: NIODeadline?
 
@@ -730,7 +731,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
 
     /// The browser's connection drained: what waited goes on, in order, as long as it keeps up.
     private func sendWaiting(_ request: Proxied, context: ChannelHandlerContext) {
-        while mayWriteBody(request, context: context), isCurrent(request), let event = request.waiting.popFirst() {
+        // Each event leaves the queue before it is written: a write or flush can make the connection writable again
+        // and bring this back in, which must go on from the next one.
+        while mayWriteBody(request, context: context), isCurrent(request), !request.waiting.isEmpty {
+            let event = request.waiting.removeFirst()
             switch event {
             case .data(let bytes): writeBody(bytes, for: request, context: context)
             case .end: endResponse(request, context: context)
