@@ -78,9 +78,9 @@ private func configureHTTPS(
 /// How much of a request body a browser may send on an HTTP/2 stream before the edge takes it (the stream's flow
 /// control window, and the connection's target). A window is all an upload can have in flight a round trip: with
 /// HTTP/2's default, 64 KiB, a 30 ms path allows about 2 MB/s, and a 100 MiB h2 upload over loopback ran at
-/// 213-247 MB/s; with 256 KiB, 323-343 (and 8 MB/s at 30 ms). The frames in it hold the HTTP/2 decoder's buffers
+/// 213-247 MB/s; with 256 KiB, 323-381 (and 8 MB/s at 30 ms). The frames in it hold the HTTP/2 decoder's buffers
 /// they were cut from while they wait, about 90 KB for each 16 KiB frame: a 1 MiB window (Go's default) raised
-/// the edge's peak during such an upload from 28 to 56-62 MB, 256 KiB to 33-35 (with `PendingBytes`' compaction).
+/// the edge's peak during such an upload from 28 to 56-62 MB, 256 KiB to 30-35 (with `PendingBytes`' compaction).
 private let h2Window = 1 << 18
 
 /// The HTTP/1.1 pipeline. Protocol errors are answered by HTTPProxyHandler (400, or 431 for oversized headers), and
