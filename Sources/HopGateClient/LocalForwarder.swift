@@ -190,7 +190,9 @@ private final class LocalExchange: @unchecked Sendable {
         }
         do {
             // The response handler stays on the connection from one request to the next.
-            try channel.pipeline.syncOperations.handler(type: LocalResponseHandler.self).begin(self)
+            let responseHandler = try channel.pipeline.syncOperations.handler(type: LocalResponseHandler.self)
+            responseHandler.begin(self)
+            requestEncoder = responseHandler.requestEncoder
         } catch {
             channel.close(promise: nil)
             return fail(AbortReason(.localServiceUnavailable, "the local connection failed: \(error)"))
@@ -201,7 +203,7 @@ private final class LocalExchange: @unchecked Sendable {
         early = []
         // An upgrade request has no body; its exchange stays open for the bytes after a 101.
         if requestEnded || isUpgradeRequest { writeEnd(on: channel) }
-        channel.flush()
+        flush(channel)
     }
 
     private func writeEnd(on channel: any Channel) {
@@ -209,11 +211,27 @@ private final class LocalExchange: @unchecked Sendable {
         write(.end(nil), on: channel)
     }
 
-    /// Writes through the pipeline's synchronous operations (every caller runs on the connection's loop), with the
-    /// part wrapped here: `Channel.write` is generic, and NIO's copy of it, unspecialized, looked the part's type
-    /// up at run time (about 1,000 instructions a write).
-    private func write(_ part: HTTPClientRequestPart, on channel: any Channel) {
-        channel.pipeline.syncOperations.write(NIOAny(part), promise: nil)
+    /// The connection's request encoder, which takes the request's parts directly: through the pipeline, each was
+    /// wrapped in `NIOAny` and cast back out of it, about 1k instructions a part (callgrind).
+    private var requestEncoder: LocalRequestEncoder?
+
+    /// Writes a part to the connection's encoder, or, once an upgrade has taken it out, through the pipeline's
+    /// synchronous operations (every caller runs on the connection's loop), with the part wrapped here:
+    /// `Channel.write` is generic, and NIO's copy of it, unspecialized, looked the part's type up at run time.
+    private func write(_ part: HTTPClientRequestPart, on channel: any Channel, promise: EventLoopPromise<Void>? = nil) {
+        if let requestEncoder, requestEncoder.isInPipeline {
+            requestEncoder.write(part, promise: promise)
+        } else {
+            channel.pipeline.syncOperations.write(NIOAny(part), promise: promise)
+        }
+    }
+
+    private func flush(_ channel: any Channel) {
+        if let requestEncoder, requestEncoder.isInPipeline {
+            requestEncoder.flush()
+        } else {
+            channel.flush()
+        }
     }
 
     /// Sends again on a new connection: a pooled one was closed by the service before it answered. Only for a
@@ -236,7 +254,10 @@ private final class LocalExchange: @unchecked Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // HopGate's own HTTP/1 codec (see LocalRequestEncoder and LocalResponseParser).
-                    try channel.pipeline.syncOperations.addHandlers([LocalRequestEncoder(), LocalResponseHandler()])
+                    let encoder = LocalRequestEncoder()
+                    try channel.pipeline.syncOperations.addHandlers([
+                        encoder, LocalResponseHandler(requestEncoder: encoder),
+                    ])
                 }
             }
             .connect(host: target.host, port: target.port)
@@ -259,10 +280,8 @@ private final class LocalExchange: @unchecked Sendable {
         sentBodyBytes += count
         let exchange = self.exchange
         let written = channel.eventLoop.makePromise(of: Void.self)
-        channel.pipeline.syncOperations.writeAndFlush(
-            NIOAny(HTTPClientRequestPart.body(.byteBuffer(bytes))),
-            promise: written
-        )
+        write(.body(.byteBuffer(bytes)), on: channel, promise: written)
+        flush(channel)
         written.futureResult.whenSuccess { exchange.consumed(count) }
     }
 
@@ -280,7 +299,7 @@ private final class LocalExchange: @unchecked Sendable {
             requestEnded = true
             if !isUpgradeRequest, let channel {
                 writeEnd(on: channel)
-                channel.flush()
+                flush(channel)
             }
         case .aborted:
             failed = true
@@ -394,6 +413,12 @@ private final class LocalResponseHandler: ChannelInboundHandler, RemovableChanne
 
     /// The exchange whose response this is; nil while the connection waits in the pool.
     private var owner: LocalExchange?
+    /// The same connection's request encoder, for the exchanges that write to it.
+    let requestEncoder: LocalRequestEncoder
+
+    init(requestEncoder: LocalRequestEncoder) {
+        self.requestEncoder = requestEncoder
+    }
     private var ended = false
     private var parser = LocalResponseParser()
     /// The parts one read completed, kept between reads for its room.

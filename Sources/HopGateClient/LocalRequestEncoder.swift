@@ -18,9 +18,37 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
 
     /// The request's body goes in chunks: its head says `Transfer-Encoding: chunked`.
     private var chunked = false
+    /// The encoder's own context while it is in the pipeline, for the parts handed to it directly
+    /// (`write(_:promise:)`).
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// Whether `write(_:promise:)` and `flush()` may be called: not once an upgrade has taken the encoder out.
+    var isInPipeline: Bool { context != nil }
+
+    /// Writes a part as if it had come down the pipeline.
+    func write(_ part: HTTPClientRequestPart, promise: EventLoopPromise<Void>?) {
+        write(part, context: context!, promise: promise)
+    }
+
+    func flush() {
+        context!.flush()
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
+        write(unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    private func write(_ part: HTTPClientRequestPart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?)
+    {
+        switch part {
         case .head(let head):
             do {
                 let bytes = try Self.encode(head, allocator: context.channel.allocator)

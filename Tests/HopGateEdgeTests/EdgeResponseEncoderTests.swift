@@ -159,6 +159,31 @@ import Testing
         _ = try edge.finish()
     }
 
+    /// Parts handed to the encoder directly, as HTTPProxyHandler hands them, come out as those sent down the
+    /// pipeline do; once the encoder leaves the pipeline (an upgrade), it says so and writes nothing more.
+    @Test func partsHandedDirectlyAreWrittenAsThePipelinesAre() throws {
+        let exchanges = Self.cases.flatMap { $0 }.filter { $0.request == Self.get }
+        let piped = try Self.edges()
+        let expected = try Self.written(piped, exchanges)
+        let direct = try Self.edges()
+        let encoder = try direct.pipeline.syncOperations.handler(type: EdgeResponseEncoder.self)
+        #expect(encoder.isInPipeline)
+        for exchange in exchanges { try direct.writeInbound(ByteBuffer(string: exchange.request)) }
+        while try direct.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        for part in exchanges.flatMap(\.response) { encoder.write(part, promise: nil) }
+        encoder.flush()
+        var text = ""
+        while let data = try direct.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let buffer) = data { text += String(buffer: buffer) }
+        }
+        #expect(!expected.isEmpty)
+        #expect(text == expected)
+        try direct.pipeline.syncOperations.removeHandler(encoder).wait()
+        #expect(!encoder.isInPipeline)
+        _ = try piped.finish()
+        _ = try direct.finish()
+    }
+
     /// The buffers a pipeline wrote, in order, empty ones left out.
     private static func buffers(_ channel: EmbeddedChannel) throws -> [String] {
         var buffers: [String] = []

@@ -37,6 +37,24 @@ import Testing
         _ = try channel.finish()
     }
 
+    /// Parts handed to the encoder directly, as a local exchange hands them, are framed as those sent down the
+    /// pipeline; once the encoder leaves the pipeline (an upgrade), it says so.
+    @Test func partsHandedDirectlyAreFramedTheSame() throws {
+        let encoder = LocalRequestEncoder()
+        let channel = EmbeddedChannel(handler: encoder)
+        #expect(encoder.isInPipeline)
+        encoder.write(.head(head([("Transfer-Encoding", "chunked")], method: .PUT)), promise: nil)
+        encoder.write(.body(.byteBuffer(ByteBuffer(string: "abc"))), promise: nil)
+        encoder.write(.end(nil), promise: nil)
+        encoder.flush()
+        #expect(
+            try written(channel) == "PUT /a?b=1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        )
+        try channel.pipeline.syncOperations.removeHandler(encoder).wait()
+        #expect(!encoder.isInPipeline)
+        _ = try channel.finish()
+    }
+
     @Test func aChunkedBodyIsFramedAndEnded() throws {
         let channel = EmbeddedChannel(handler: LocalRequestEncoder())
         try channel.writeOutbound(HTTPClientRequestPart.head(head([("Transfer-Encoding", "chunked")], method: .PUT)))

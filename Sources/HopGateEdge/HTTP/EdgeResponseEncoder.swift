@@ -43,17 +43,45 @@ final class EdgeResponseEncoder: ChannelOutboundHandler, RemovableChannelHandler
     /// The most a held head takes in with it: what fits one TLS record (16 KiB) with the head.
     static let joinedBodyLimit = 16 * 1024 - 512
 
+    /// The encoder's own context while it is in the pipeline: `HTTPProxyHandler`, the next handler in, hands it the
+    /// response parts directly (`write(_:promise:)`).
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     /// A request has arrived: the response that answers it (after any 1xx) is framed for its method.
     func noteRequest(_ method: HTTPMethod) {
         methods.append(method)
     }
 
+    /// Whether `write(_:promise:)` and `flush()` may be called: not once an upgrade has taken the encoder out.
+    var isInPipeline: Bool { context != nil }
+
+    /// Writes a part as if it had come down the pipeline.
+    func write(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?) {
+        write(part, context: context!, promise: promise)
+    }
+
+    func flush() {
+        flush(context: context!)
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        write(unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    private func write(_ part: HTTPServerResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?)
+    {
         guard !refused else {
             promise?.fail(InvalidHead(description: "an earlier response head was refused"))
             return
         }
-        let part = unwrapOutboundIn(data)
         if var held = heldHead {
             heldHead = nil  // before appending: the buffer must be held once, or appending copies it
             if Self.join(part, to: &held, chunked: chunked, suppressed: bodySuppressed) {
