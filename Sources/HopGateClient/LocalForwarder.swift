@@ -321,14 +321,17 @@ private final class LocalExchange: @unchecked Sendable {
         responseKeepAlive = head.keepAlive
         let switching = head.status == 101 && isUpgradeRequest
         var fields = head.fields
-        fields.removeAll { field in
-            // A 101 keeps what it switches to (Upgrade) and says so (Connection: upgrade).
-            if switching
-                && (field.name.equalsLowercaseASCII("upgrade") || field.name.equalsLowercaseASCII("connection"))
-            {
-                return false
+        // The parser has left out the hop-by-hop fields of any other head.
+        if head.status == 101 {
+            fields.removeAll { field in
+                // A 101 keeps what it switches to (Upgrade) and says so (Connection: upgrade).
+                if switching
+                    && (field.name.equalsLowercaseASCII("upgrade") || field.name.equalsLowercaseASCII("connection"))
+                {
+                    return false
+                }
+                return field.name.isHopByHopFieldName
             }
-            return field.name.isHopByHopFieldName
         }
         exchange.sendHead(.responseHead(status: UInt16(head.status), headers: fields))
         if switching { switchPending = true }

@@ -1,3 +1,4 @@
+import HopGateCore
 import HopGateTunnel
 import NIOCore
 import NIOEmbedded
@@ -31,12 +32,15 @@ import Testing
         return lines
     }
 
-    /// NIO's parts as the parser's, to be described the same way.
+    /// NIO's parts as the parser's, to be described the same way: without the hop-by-hop fields, which the parser
+    /// leaves out of every head but a 101's.
     private static func parserParts(_ parts: [HTTPClientResponsePart]) -> [LocalResponseParser.Part] {
         parts.map { part in
             switch part {
             case .head(let head):
-                let fields = head.headers.map { HeaderField($0.name, $0.value) }
+                let fields = head.headers.map { HeaderField($0.name, $0.value) }.filter {
+                    head.status == .switchingProtocols || !$0.name.isHopByHopFieldName
+                }
                 return .head(
                     LocalResponseParser.Head(status: Int(head.status.code), version: head.version, fields: fields)
                 )
@@ -165,6 +169,27 @@ import Testing
         #expect(Self.describe(parts) == ["head 101 1 Upgrade=websocket", "end"])
         let upgraded = parser.takeUpgradedBytes().map { String(buffer: $0) }
         #expect(upgraded == "\u{81}\u{02}himore")
+    }
+
+    /// The fields about the local connection stay behind, whatever the head's framing; a 101 keeps them, for the
+    /// exchange to keep what it switches to.
+    @Test func hopByHopFieldsAreLeftOutOfEveryHeadButASwitch() throws {
+        let heads = [
+            (
+                "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\nX-A: 1\r\n\r\n",
+                "head 200 1 Content-Length=0,X-A=1"
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\nX-A: 1\r\n\r\n0\r\n\r\n",
+                "head 200 1 X-A=1"
+            ),
+            ("HTTP/1.1 204 No Content\r\nConnection: close\r\nX-A: 1\r\n\r\n", "head 204 1 X-A=1"),
+        ]
+        for (text, head) in heads {
+            #expect(try Self.parse(text) == [head, "end"])
+        }
+        let switched = try Self.parse("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n")
+        #expect(switched == ["head 101 1 Upgrade=h2c,Connection=upgrade", "end"])
     }
 
     @Test func headsAndBodiesThatCouldBeMisreadAreRefused() {
