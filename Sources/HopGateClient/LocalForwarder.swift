@@ -418,14 +418,14 @@ private final class LocalResponseHandler: ChannelInboundHandler, RemovableChanne
     private var owner: LocalExchange?
     /// The same connection's request encoder, for the exchanges that write to it.
     let requestEncoder: LocalRequestEncoder
-
-    init(requestEncoder: LocalRequestEncoder) {
-        self.requestEncoder = requestEncoder
-    }
     private var ended = false
     private var parser = LocalResponseParser()
     /// The parts one read completed, kept between reads for its room.
     private var parts: [LocalResponseParser.Part] = []
+
+    init(requestEncoder: LocalRequestEncoder) {
+        self.requestEncoder = requestEncoder
+    }
 
     /// The connection serves `owner`'s request now: its answer is framed by its method (none after HEAD).
     func begin(_ owner: LocalExchange) {
