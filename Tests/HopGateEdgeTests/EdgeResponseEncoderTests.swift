@@ -27,12 +27,19 @@ import Testing
     }
 
     /// The bytes a pipeline writes for `exchanges`: requests read one after the other (pipelined when several),
-    /// then the responses written in order. Writes a pipeline refuses are left out.
-    private static func written(_ channel: EmbeddedChannel, _ exchanges: [Exchange]) throws -> String {
+    /// then the responses written in order, down the pipeline or handed to `encoder` directly. Writes a pipeline
+    /// refuses are left out.
+    private static func written(
+        _ channel: EmbeddedChannel,
+        _ exchanges: [Exchange],
+        through encoder: EdgeResponseEncoder? = nil
+    ) throws -> String {
         for exchange in exchanges { try channel.writeInbound(ByteBuffer(string: exchange.request)) }
         while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
-        for part in exchanges.flatMap(\.response) { channel.write(part, promise: nil) }
-        channel.flush()
+        for part in exchanges.flatMap(\.response) {
+            if let encoder { encoder.write(part, promise: nil) } else { channel.write(part, promise: nil) }
+        }
+        if let encoder { encoder.flush() } else { channel.flush() }
         var text = ""
         while let data = try channel.readOutbound(as: IOData.self) {
             guard case .byteBuffer(let buffer) = data else { continue }
@@ -168,16 +175,8 @@ import Testing
         let direct = try Self.edges()
         let encoder = try direct.pipeline.syncOperations.handler(type: EdgeResponseEncoder.self)
         #expect(encoder.isInPipeline)
-        for exchange in exchanges { try direct.writeInbound(ByteBuffer(string: exchange.request)) }
-        while try direct.readInbound(as: HTTPServerRequestPart.self) != nil {}
-        for part in exchanges.flatMap(\.response) { encoder.write(part, promise: nil) }
-        encoder.flush()
-        var text = ""
-        while let data = try direct.readOutbound(as: IOData.self) {
-            if case .byteBuffer(let buffer) = data { text += String(buffer: buffer) }
-        }
         #expect(!expected.isEmpty)
-        #expect(text == expected)
+        #expect(try Self.written(direct, exchanges, through: encoder) == expected)
         try direct.pipeline.syncOperations.removeHandler(encoder).wait()
         #expect(!encoder.isInPipeline)
         _ = try piped.finish()
