@@ -34,19 +34,39 @@ public final class PostgresServer: @unchecked Sendable {
         "postgres://postgres@127.0.0.1:\(port)/\(database)"
     }
 
+    /// Starts the server, trying up to three times.
+    ///
+    /// A restart right after `stop()` can fail under load: the port is briefly free for anyone to take, and the
+    /// stopped server's processes may not all be gone yet. Either clears within a second or two, so a failed start
+    /// is retried; the last failure's message carries the end of the server's log, which says which it was.
     public func start() throws {
         try lock.withLock {
             guard !running else { return }
-            try Self.asPostgresUser(
-                binaries + "/pg_ctl",
-                [
-                    "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "30", "-o",
-                    "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory) -c fsync=off", "start",
-                ],
-                directory: directory
-            )
+            var attempt = 1
+            while true {
+                do {
+                    try Self.asPostgresUser(
+                        binaries + "/pg_ctl",
+                        [
+                            "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "30", "-o",
+                            "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory) -c fsync=off", "start",
+                        ],
+                        directory: directory
+                    )
+                    break
+                } catch {
+                    guard attempt < 3 else { throw ServerError("\(error)\nserver.log ends:\n\(logTail())") }
+                    attempt += 1
+                    Thread.sleep(forTimeInterval: 1)
+                }
+            }
             running = true
         }
+    }
+
+    private func logTail(lines: Int = 20) -> String {
+        let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? "(no server.log)"
+        return log.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 
     /// Stops the server at once (`-m immediate`), as a crash or a pulled cable would look to a client.
