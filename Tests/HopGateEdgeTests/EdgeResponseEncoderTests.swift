@@ -1,3 +1,4 @@
+import HopGateTunnel
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -181,6 +182,83 @@ import Testing
         #expect(!encoder.isInPipeline)
         _ = try piped.finish()
         _ = try direct.finish()
+    }
+
+    /// A head handed over as the tunnel's fields (`writeHead(version:status:fields:)`, as HTTPProxyHandler writes
+    /// HTTP/1 responses) comes out as the head `ProxyHeaders.responseHeaders` makes of the same fields does: hop-by-hop
+    /// fields and those Connection names left out, `Connection: close` added when the connection ends.
+    @Test(arguments: [false, true])
+    func headsFromTheTunnelsFieldsAreWrittenAsTheirHeadersWouldBe(closing: Bool) throws {
+        var exchanges = Self.cases.flatMap { $0 }.filter { $0.request == Self.get }
+        exchanges.append(
+            Exchange(
+                request: Self.get,
+                response: [
+                    Self.head(
+                        .ok,
+                        [
+                            ("Content-Length", "2"), ("Connection", "keep-alive, X-Private"), ("Keep-Alive", "5"),
+                            ("X-Private", "1"), ("Upgrade", "h2c"), ("X-Kept", "yes"),
+                        ]
+                    ),
+                    Self.body("ok"), .end(nil),
+                ]
+            )
+        )
+        let expected = try Self.written(
+            try Self.edges(),
+            exchanges.map { exchange in
+                var exchange = exchange
+                exchange.response = exchange.response.map { part in
+                    guard case .head(let head) = part else { return part }
+                    let fields = head.headers.map { HeaderField($0.name, $0.value) }
+                    let headers = ProxyHeaders.responseHeaders(fields, keepingUpgrade: false, closing: closing)
+                    return .head(HTTPResponseHead(version: head.version, status: head.status, headers: headers))
+                }
+                return exchange
+            }
+        )
+        #expect(expected.contains("X-Kept: yes\r\n") && !expected.contains("X-Private"))
+        #expect(expected.contains("Connection: close\r\n") == closing)
+
+        let channel = try Self.edges()
+        let encoder = try channel.pipeline.syncOperations.handler(type: EdgeResponseEncoder.self)
+        for exchange in exchanges { try channel.writeInbound(ByteBuffer(string: exchange.request)) }
+        while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        for part in exchanges.flatMap(\.response) {
+            guard case .head(let head) = part else {
+                encoder.write(part, promise: nil)
+                continue
+            }
+            let fields = head.headers.map { HeaderField($0.name, $0.value) }
+            encoder.writeHead(
+                version: head.version,
+                status: head.status,
+                fields: ProxyHeaders.ResponseFields(fields, keepingUpgrade: false, closing: closing)
+            )
+        }
+        encoder.flush()
+        #expect(try Self.buffers(channel).joined() == expected)
+        _ = try channel.finish()
+    }
+
+    /// A field from the tunnel that could split the response is refused as one in an `HTTPResponseHead` is.
+    @Test func aHeadFromTheTunnelWithAFieldThatCouldSplitTheResponseIsRefused() throws {
+        let channel = try Self.edges()
+        let encoder = try channel.pipeline.syncOperations.handler(type: EdgeResponseEncoder.self)
+        try channel.writeInbound(ByteBuffer(string: Self.get + Self.get))
+        while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        let fields = [HeaderField("X-A", "a\r\nSet-Cookie: evil=1")]
+        encoder.writeHead(
+            version: .http1_1,
+            status: .ok,
+            fields: ProxyHeaders.ResponseFields(fields, keepingUpgrade: false, closing: false)
+        )
+        #expect(throws: EdgeResponseEncoder.InvalidHead.self) { try channel.throwIfErrorCaught() }
+        encoder.write(Self.head(.ok, [("Content-Length", "0")]), promise: nil)
+        encoder.flush()
+        #expect(try Self.buffers(channel).isEmpty)
+        _ = try channel.finish()
     }
 
     /// The buffers a pipeline wrote, in order, empty ones left out.

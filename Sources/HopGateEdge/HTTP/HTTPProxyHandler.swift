@@ -631,23 +631,23 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             let method = request.head.method
             request.responseHasNoBody = method == .HEAD || status == 204 || status == 304
             let switching = status == 101 && request.isUpgrade
-            var headers = ProxyHeaders.responseHeaders(fields, keepingUpgrade: switching)
             // A refused upgrade ends the connection too: NIO's request decoder parses nothing after an upgrade
             // request, so a next request on it would wait forever.
-            if (!request.head.isKeepAlive || request.isUpgrade) && !switching && request.head.version.major == 1 {
-                headers.add(name: "Connection", value: "close")
+            let closing =
+                (!request.head.isKeepAlive || request.isUpgrade) && !switching && request.head.version.major == 1
+            let version = request.head.version
+            let responseStatus = HTTPResponseStatus(statusCode: Int(status))
+            if !switching, let responseEncoder, responseEncoder.isInPipeline {
+                let browserFields = ProxyHeaders.ResponseFields(fields, keepingUpgrade: false, closing: closing)
+                responseEncoder.writeHead(version: version, status: responseStatus, fields: browserFields)
+                return flushSoon(context)
             }
-            let head = HTTPResponseHead(
-                version: request.head.version,
-                status: HTTPResponseStatus(statusCode: Int(status)),
-                headers: headers
-            )
+            let headers = ProxyHeaders.responseHeaders(fields, keepingUpgrade: switching, closing: closing)
+            write(.head(HTTPResponseHead(version: version, status: responseStatus, headers: headers)), context: context)
             if switching {
-                write(.head(head), context: context)
                 flush(context)
                 switchToRawBytes(request, context: context)
             } else {
-                write(.head(head), context: context)
                 flushSoon(context)
             }
         case .head:

@@ -14,22 +14,64 @@ public enum ProxyHeaders {
 
     /// The response fields for the browser: `fields` from the tunnel without hop-by-hop fields and those the
     /// Connection field names. A switch of protocols (`keepingUpgrade`) keeps `Upgrade` and says
-    /// `Connection: upgrade`.
+    /// `Connection: upgrade`; a response that ends its connection (`closing`) says `Connection: close`.
     ///
     /// Straight from the tunnel's fields to the headers in one pass: building `HTTPHeaders` first and removing what
     /// goes from a copy cost about 8k instructions per request at the edge (callgrind).
-    static func responseHeaders(_ fields: [HeaderField], keepingUpgrade: Bool) -> HTTPHeaders {
-        var named: [String] = []
-        for field in fields where field.name.equalsLowercaseASCII("connection") {
-            for token in field.value.split(separator: ",") { named.append(token.trimmingWhitespace().lowercased()) }
+    static func responseHeaders(_ fields: [HeaderField], keepingUpgrade: Bool, closing: Bool = false) -> HTTPHeaders {
+        let kept = ResponseFields(fields, keepingUpgrade: keepingUpgrade, closing: closing)
+        var pairs: [(String, String)] = []
+        pairs.reserveCapacity(fields.count + 1)
+        for field in kept { pairs.append(field) }
+        return HTTPHeaders(pairs)
+    }
+
+    /// The browser's response fields (see `responseHeaders`) as they are read, without a copy: an HTTP/1
+    /// connection's encoder writes them straight from the tunnel's list.
+    struct ResponseFields: Sequence {
+        let fields: [HeaderField]
+        let keepingUpgrade: Bool
+        let closing: Bool
+        /// The names the Connection fields list, lowercased; almost always none.
+        let named: [String]
+
+        init(_ fields: [HeaderField], keepingUpgrade: Bool, closing: Bool) {
+            self.fields = fields
+            self.keepingUpgrade = keepingUpgrade
+            self.closing = closing
+            var named: [String] = []
+            for field in fields where field.name.equalsLowercaseASCII("connection") {
+                for token in field.value.split(separator: ",") { named.append(token.trimmingWhitespace().lowercased()) }
+            }
+            self.named = named
         }
-        var kept: [(String, String)] = []
-        kept.reserveCapacity(fields.count + 1)
-        for field in fields where !isConnectionSpecific(field.name, named: named, keepingUpgrade: keepingUpgrade) {
-            kept.append((field.name, field.value))
+
+        func makeIterator() -> Iterator { Iterator(of: self) }
+
+        func keeps(_ name: String) -> Bool {
+            !ProxyHeaders.isConnectionSpecific(name, named: named, keepingUpgrade: keepingUpgrade)
         }
-        if keepingUpgrade { kept.append(("Connection", "upgrade")) }
-        return HTTPHeaders(kept)
+
+        struct Iterator: IteratorProtocol {
+            private let kept: ResponseFields
+            private var index = 0
+            private var added = false
+
+            init(of kept: ResponseFields) { self.kept = kept }
+
+            mutating func next() -> (name: String, value: String)? {
+                while index < kept.fields.count {
+                    let field = kept.fields[index]
+                    index += 1
+                    if kept.keeps(field.name) { return (field.name, field.value) }
+                }
+                guard !added else { return nil }
+                added = true
+                if kept.keepingUpgrade { return ("Connection", "upgrade") }
+                if kept.closing { return ("Connection", "close") }
+                return nil
+            }
+        }
     }
 
     /// The field names the Connection header lists, lowercased.
