@@ -1,3 +1,4 @@
+import HopGateTunnel
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -53,6 +54,56 @@ import Testing
         try channel.pipeline.syncOperations.removeHandler(encoder).wait()
         #expect(!encoder.isInPipeline)
         _ = try channel.finish()
+    }
+
+    /// A head handed over as the tunnel's fields (as a local exchange writes it) comes out as the `HTTPRequestHead`
+    /// with the same fields, the Host and Transfer-Encoding the client adds last, and its body is framed the same.
+    @Test(arguments: [(nil, false), ("app.example.com", true), (nil, true), ("app.example.com", false)])
+    func aHeadFromTheTunnelsFieldsIsWrittenAsTheSameHTTPRequestHead(host: String?, addsChunked: Bool) throws {
+        var fields = [HeaderField("X-Forwarded-For", "203.0.113.9"), HeaderField("Accept", "*/*")]
+        if host == nil { fields.insert(HeaderField("Host", "given.example.com"), at: 0) }
+        if !addsChunked { fields.append(HeaderField("Content-Length", "3")) }
+        let request = LocalRequestHead(
+            method: .POST,
+            target: "/a?b=1",
+            fields: fields,
+            host: host,
+            addsChunked: addsChunked
+        )
+        let parts: [HTTPClientRequestPart] = [.body(.byteBuffer(ByteBuffer(string: "abc"))), .end(nil)]
+
+        let piped = EmbeddedChannel(handler: LocalRequestEncoder())
+        let pairs = request.allFields.map { ($0.name, $0.value) }
+        try piped.writeOutbound(HTTPClientRequestPart.head(head(pairs, method: .POST)))
+        for part in parts { try piped.writeOutbound(part) }
+        let expected = try written(piped)
+        #expect(
+            expected == "POST /a?b=1 HTTP/1.1\r\n" + (host == nil ? "Host: given.example.com\r\n" : "")
+                + "X-Forwarded-For: 203.0.113.9\r\nAccept: */*\r\n" + (addsChunked ? "" : "Content-Length: 3\r\n")
+                + (host.map { "Host: \($0)\r\n" } ?? "")
+                + (addsChunked ? "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" : "\r\nabc")
+        )
+
+        let encoder = LocalRequestEncoder()
+        let direct = EmbeddedChannel(handler: encoder)
+        encoder.writeHead(request, promise: nil)
+        for part in parts { encoder.write(part, promise: nil) }
+        encoder.flush()
+        #expect(try written(direct) == expected)
+        _ = try piped.finish()
+        _ = try direct.finish()
+    }
+
+    @Test func theBodyIsChunkedWhenTheLastCodingSaysSo() {
+        func says(_ fields: [(String, String)]) -> Bool {
+            LocalRequestEncoder.saysChunked(fields.map { (name: $0.0, value: $0.1) })
+        }
+        #expect(says([("Transfer-Encoding", "chunked")]))
+        #expect(says([("transfer-encoding", "gzip, Chunked ")]))
+        #expect(says([("Transfer-Encoding", "gzip"), ("Transfer-Encoding", "chunked,")]))
+        #expect(!says([("Transfer-Encoding", "chunked, gzip")]))
+        #expect(!says([("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "gzip")]))
+        #expect(!says([("Content-Length", "3"), ("X-Chunked", "chunked")]))
     }
 
     @Test func aChunkedBodyIsFramedAndEnded() throws {
