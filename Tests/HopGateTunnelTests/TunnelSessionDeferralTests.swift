@@ -1,6 +1,7 @@
-import HopGateTunnel
 import NIOCore
 import Testing
+
+@testable import HopGateTunnel
 
 /// What leaves at once while a session defers sending (`defersSending`, as under a driver): small frames wait for
 /// the turn's flush to leave bundled; credit grants and large data chunks do not wait.
@@ -58,6 +59,28 @@ extension SCTPAssociationTests {
         // Past half the window: the grant leaves now, not at the end of the turn.
         let grant = harness.client.consumed(39_000, on: id, now: harness.link.now)
         #expect(Self.records(grant) > 0, "the credit frame waited for a flush: \(grant)")
+        _ = harness.edge.close("test over")
+        _ = harness.client.close("test over")
+    }
+
+    /// An exchange's frames that come together wait as one message (one send into SCTP, one chunk), and another
+    /// exchange's as another.
+    @Test func anExchangesFramesThatComeTogetherWaitAsOneMessage() throws {
+        let harness = try Self.establishedHarness(seed: 13)
+        harness.edge.defersSending = true
+        let (first, opened) = try #require(try harness.edge.openExchange(Self.upload, now: harness.link.now))
+        #expect(Self.records(opened) == 0)
+        #expect(harness.edge.queuedMessages == 1)
+        let body = try harness.edge.sendData(ByteBuffer(repeating: 1, count: 1024), on: first, now: harness.link.now)
+        let end = try harness.edge.sendEnd(on: first, now: harness.link.now)
+        #expect(Self.records(body + end) == 0)
+        #expect(harness.edge.queuedMessages == 1, "the head, body and end of one exchange wait as one message")
+        let (_, second) = try #require(try harness.edge.openExchange(Self.upload, now: harness.link.now))
+        #expect(harness.edge.queuedMessages == 2, "another exchange's head waits as a message of its own")
+        let flushed = harness.edge.flush(now: harness.link.now)
+        #expect(Self.records(flushed) > 0)
+        #expect(harness.edge.queuedMessages == 0)
+        harness.handle(opened + body + end + second + flushed, atEdge: true)
         _ = harness.edge.close("test over")
         _ = harness.client.close("test over")
     }
