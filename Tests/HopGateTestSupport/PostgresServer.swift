@@ -36,9 +36,9 @@ public final class PostgresServer: @unchecked Sendable {
 
     /// Starts the server, trying up to three times.
     ///
-    /// A restart right after `stop()` can fail under load: the port is briefly free for anyone to take, and the
-    /// stopped server's processes may not all be gone yet. Either clears within a second or two, so a failed start
-    /// is retried; the last failure's message carries the end of the server's log, which says which it was.
+    /// A restart right after `stop()` failed once under the full suite's load (`pg_ctl start` gave up after 4 s),
+    /// and the log that would have said why went with the server's directory. A failed start is retried a second
+    /// later, and the last failure's message carries the end of the server's log.
     public func start() throws {
         try lock.withLock {
             guard !running else { return }

@@ -554,8 +554,8 @@ public final class TunnelSession {
     /// sent (up to the message size), so an exchange's frames that come together (a small response's head, body
     /// and end; a request's head and end) leave as one message, one `usrsctp_sendv` and one chunk. The message
     /// before is taken out of the queue while it grows, so it is held once and appended to in place: joining the
-    /// queue's runs in a pass before each send copied every run into a new buffer, about 1k instructions a request
-    /// at each end (callgrind).
+    /// queue's runs in a pass before each send copied every run into a new buffer: 1.2k instructions a request at
+    /// the edge and 1.7k at the client (callgrind).
     private func enqueue(_ message: ByteBuffer, on stream: UInt16) {
         if stream != 0, var last = pending.popLast() {
             if last.stream == stream, message.readableBytes > 4,
