@@ -147,14 +147,64 @@ struct LocalResponseParser {
 
     /// A response head as read: the status code, the version, the fields in order, and whether the connection
     /// may serve another request after this response (its Connection options and version). The fields that
-    /// describe the local connection (hop-by-hop: Connection, Transfer-Encoding, ...) are left out once the head
-    /// has been read, but for a 101's, whose Upgrade the exchange may keep: taken out later, they cost a copy of
-    /// the fields for every response (about 2k instructions, callgrind).
+    /// describe the local connection (hop-by-hop: Connection, Transfer-Encoding, ...) are left out as the head is
+    /// read, but for a 101's, whose Upgrade the exchange may keep: taken out later, they cost a copy of the fields
+    /// for every response (about 2k instructions, callgrind).
     struct Head {
         var status: Int
         var version: HTTPVersion
         var fields: [HeaderField]
         var keepAlive = true
+        /// What the fields say of the body and the connection, noted as they were parsed.
+        var framing = Framing()
+    }
+
+    /// The fields that frame a response, read as the head is parsed rather than in passes over its fields
+    /// afterwards: three such passes, each copying every field, cost about 4k instructions a response (callgrind).
+    struct Framing {
+        var connection = ConnectionOptions()
+        /// The Content-Length, when every one the head has is the same number.
+        var length: Int?
+        /// Why the Content-Length fields give no length, when one is not a number or two differ: an error only
+        /// for a response that has a body to frame.
+        var lengthProblem: String?
+        /// The last coding of the last Transfer-Encoding field.
+        var lastCoding: Substring?
+
+        /// Notes `field` when it frames the response. False when it describes the local connection (hop-by-hop)
+        /// and so is not forwarded.
+        mutating func note(_ field: HeaderField) -> Bool {
+            let name = field.name
+            switch name.utf8.count {
+            case 10 where name.equalsLowercaseASCII("connection"):
+                connection.read(field.value)
+                return false
+            case 14 where name.equalsLowercaseASCII("content-length"):
+                noteLength(field.value)
+                return true
+            case 17 where name.equalsLowercaseASCII("transfer-encoding"):
+                if let last = field.value.split(separator: ",").last { lastCoding = last }
+                return false
+            default:
+                return !name.isHopByHopFieldName
+            }
+        }
+
+        private mutating func noteLength(_ value: String) {
+            guard lengthProblem == nil else { return }
+            // The value comes trimmed (`field`); digits only, and few enough to fit an Int.
+            guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                let number = Int(value)
+            else {
+                lengthProblem = "the Content-Length \(value) is not a number"
+                return
+            }
+            guard length == nil || length == number else {
+                lengthProblem = "the response has two different lengths"
+                return
+            }
+            length = number
+        }
     }
 
     /// What the parser makes of the bytes, in order: each response is a head, body parts, and an end.
@@ -185,11 +235,8 @@ struct LocalResponseParser {
     /// Emits a head and sets up the reading of its body.
     private mutating func begin(_ head: consuming Head, into parts: inout [Part]) throws {
         var response = head
-        var connection = ConnectionOptions()
-        for field in response.fields where field.name.equalsLowercaseASCII("connection") {
-            connection.read(field.value)
-        }
-        response.keepAlive = connection.keepsAlive(version: response.version)
+        let framing = response.framing
+        response.keepAlive = framing.connection.keepsAlive(version: response.version)
         if response.status == 101 {
             parts.append(.head(response))
             parts.append(.end)
@@ -204,34 +251,18 @@ struct LocalResponseParser {
         }
         let method = methods.count > firstMethod ? methods[firstMethod] : .GET
         if method == .HEAD || response.status == 204 || response.status == 304 {
-            response.fields.removeAll { $0.name.isHopByHopFieldName }
             parts.append(.head(response))
             return finishResponse(into: &parts)
         }
-        var length: Int?
-        var lastCoding: Substring?
-        for field in response.fields {
-            let (name, value) = (field.name, field.value)
-            if name.equalsLowercaseASCII("content-length") {
-                // The value comes trimmed (`field`); digits only, and few enough to fit an Int.
-                guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-                    let number = Int(value)
-                else { throw Failure(description: "the Content-Length \(value) is not a number") }
-                guard length == nil || length == number else {
-                    throw Failure(description: "the response has two different lengths")
-                }
-                length = number
-            } else if name.equalsLowercaseASCII("transfer-encoding") {
-                if let last = value.split(separator: ",").last { lastCoding = last }
-            }
-        }
         // The framing is settled before the head goes, so that a refused answer sends no part at all.
-        response.fields.removeAll { $0.name.isHopByHopFieldName }
-        if let lastCoding {
-            guard length == nil else { throw Failure(description: "the response has a length and a transfer coding") }
+        if let problem = framing.lengthProblem { throw Failure(description: problem) }
+        if let lastCoding = framing.lastCoding {
+            guard framing.length == nil else {
+                throw Failure(description: "the response has a length and a transfer coding")
+            }
             parts.append(.head(response))
             state = lastCoding.trimmingWhitespace().lowercased() == "chunked" ? .chunkSize : .untilClose
-        } else if let length {
+        } else if let length = framing.length {
             parts.append(.head(response))
             if length == 0 { return finishResponse(into: &parts) }
             state = .fixedBody(remaining: length)
@@ -319,10 +350,14 @@ struct LocalResponseParser {
         var fields: [HeaderField] = []
         // Room for a usual head's fields at once, rather than growing 1, 2, 4, 8 (1.5k instructions a head).
         fields.reserveCapacity(16)
+        var framing = Framing()
+        // A 101's fields all go on: the exchange may keep its Upgrade.
+        let keepsAll = status == 101
         while let line = nextLine(), !line.isEmpty {
-            fields.append(try Self.field(UnsafeRawBufferPointer(rebasing: bytes[line]), strings: &strings))
+            let field = try Self.field(UnsafeRawBufferPointer(rebasing: bytes[line]), strings: &strings)
+            if framing.note(field) || keepsAll { fields.append(field) }
         }
-        return Head(status: status, version: version, fields: fields)
+        return Head(status: status, version: version, fields: fields, framing: framing)
     }
 
     /// `HTTP/1.1 200 OK`: the version and the status code (the reason phrase is not used).
