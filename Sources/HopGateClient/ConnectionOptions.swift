@@ -13,22 +13,25 @@ struct ConnectionOptions {
     /// Reads one Connection field's value: a comma-separated list of options, in any case.
     mutating func read(_ value: String) {
         var value = value
-        value.withUTF8 { bytes in
-            var start = 0
-            while start <= bytes.count {
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.count
-                var first = start
-                var last = end
-                while first < last && isHTTPWhitespaceByte(bytes[first]) { first += 1 }
-                while last > first && isHTTPWhitespaceByte(bytes[last - 1]) { last -= 1 }
-                let option = UnsafeBufferPointer(rebasing: bytes[first..<last])
-                if Self.option(option, is: "close") {
-                    close = true
-                } else if Self.option(option, is: "keep-alive") {
-                    keepAlive = true
-                }
-                start = end + 1
+        value.withUTF8 { read(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The same for a value as bytes.
+    mutating func read(_ bytes: UnsafeRawBufferPointer) {
+        var start = 0
+        while start <= bytes.count {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.count
+            var first = start
+            var last = end
+            while first < last && isHTTPWhitespaceByte(bytes[first]) { first += 1 }
+            while last > first && isHTTPWhitespaceByte(bytes[last - 1]) { last -= 1 }
+            let option = UnsafeRawBufferPointer(rebasing: bytes[first..<last])
+            if equalsLowercaseASCII(option, "close") {
+                close = true
+            } else if equalsLowercaseASCII(option, "keep-alive") {
+                keepAlive = true
             }
+            start = end + 1
         }
     }
 
@@ -37,11 +40,4 @@ struct ConnectionOptions {
         return version.major > 1 || (version.major == 1 && version.minor >= 1) || keepAlive
     }
 
-    /// Whether `bytes` spell `lowercase` but for the case of ASCII letters.
-    private static func option(_ bytes: UnsafeBufferPointer<UInt8>, is lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-        for index in 0..<bytes.count where foldedASCII(bytes[index]) != expected[index] { return false }
-        return true
-    }
 }

@@ -81,14 +81,14 @@ public final class LocalForwarder: Sendable {
             return TunnelExchangeConsumer(eventLoop: eventLoop) { _ in }
         }
         // One pass over the fields, instead of a lookup in built headers for each name (each lowercases every
-        // field's name again). The fields stay in the tunnel's list: the encoder writes them from it.
+        // field's name again). The fields stay the tunnel's bytes: the encoder writes them from those.
         var hasHost = false
         var hasLength = false
         var isUpgrade = false
-        for field in fields {
-            hasHost = hasHost || field.name.equalsLowercaseASCII("host")
-            hasLength = hasLength || field.name.equalsLowercaseASCII("content-length")
-            isUpgrade = isUpgrade || field.name.equalsLowercaseASCII("upgrade")
+        fields.forEachFieldBytes { name, _ in
+            hasHost = hasHost || equalsLowercaseASCII(name, "host")
+            hasLength = hasLength || equalsLowercaseASCII(name, "content-length")
+            isUpgrade = isUpgrade || equalsLowercaseASCII(name, "upgrade")
         }
         let requestHead = LocalRequestHead(
             method: HTTPMethod(rawValue: method),
@@ -319,7 +319,8 @@ private final class LocalExchange: @unchecked Sendable {
         var fields = head.fields
         // The parser has left out the hop-by-hop fields of any other head.
         if head.status == 101 {
-            fields.removeAll { field in
+            var kept = fields.array
+            kept.removeAll { field in
                 // A 101 keeps what it switches to (Upgrade) and says so (Connection: upgrade).
                 if switching
                     && (field.name.equalsLowercaseASCII("upgrade") || field.name.equalsLowercaseASCII("connection"))
@@ -328,6 +329,7 @@ private final class LocalExchange: @unchecked Sendable {
                 }
                 return field.name.isHopByHopFieldName
             }
+            fields = HeaderFields(kept)
         }
         exchange.sendHead(.responseHead(status: UInt16(head.status), headers: fields))
         if switching { switchPending = true }

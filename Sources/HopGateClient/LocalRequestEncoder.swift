@@ -3,14 +3,14 @@ import HopGateTunnel
 import NIOCore
 import NIOHTTP1
 
-/// A request head for a local service as the tunnel delivered it: the fields stay in the tunnel's list, with the
-/// Host and Transfer-Encoding the client adds beside them, instead of being copied into an `HTTPRequestHead`'s
-/// headers that the encoder then reads back (about 2k instructions a request, callgrind).
+/// A request head for a local service as the tunnel delivered it: the fields stay the tunnel's (the bytes they
+/// came in), with the Host and Transfer-Encoding the client adds beside them, instead of being copied into an
+/// `HTTPRequestHead`'s headers that the encoder then reads back (about 2k instructions a request, callgrind).
 struct LocalRequestHead {
     var method: HTTPMethod
     /// The request target, in origin form.
     var target: String
-    var fields: [HeaderField]
+    var fields: HeaderFields
     /// The Host field to add: the edge's authority, when the fields have none.
     var host: String?
     /// Whether to add `Transfer-Encoding: chunked`: the request says nothing of its body's length.
@@ -19,34 +19,19 @@ struct LocalRequestHead {
     /// The head's fields in order, the added ones last.
     var allFields: AllFields { AllFields(head: self) }
 
-    struct AllFields: Sequence {
+    struct AllFields: HeaderFieldBytes {
         let head: LocalRequestHead
 
-        func makeIterator() -> Iterator { Iterator(head: head) }
+        var byteCountBound: Int {
+            head.fields.byteCountBound + (head.host.map { 4 + 4 + $0.utf8.count } ?? 0) + (head.addsChunked ? 32 : 0)
+        }
 
-        struct Iterator: IteratorProtocol {
-            let head: LocalRequestHead
-            private var index = 0
-            private var addedHost = false
-            private var addedChunked = false
-
-            init(head: LocalRequestHead) { self.head = head }
-
-            mutating func next() -> (name: String, value: String)? {
-                if index < head.fields.count {
-                    index += 1
-                    return (head.fields[index - 1].name, head.fields[index - 1].value)
-                }
-                if !addedHost {
-                    addedHost = true
-                    if let host = head.host { return ("Host", host) }
-                }
-                if !addedChunked {
-                    addedChunked = true
-                    if head.addsChunked { return ("Transfer-Encoding", "chunked") }
-                }
-                return nil
-            }
+        func forEachFieldBytes(
+            _ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void
+        ) rethrows {
+            try head.fields.forEachFieldBytes(body)
+            if let host = head.host { try withUTF8(of: "Host", host, body) }
+            if head.addsChunked { try withUTF8(of: "Transfer-Encoding", "chunked", body) }
         }
     }
 }
@@ -116,7 +101,7 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
                 method: head.method,
                 target: head.uri,
                 version: head.version,
-                fields: head.headers,
+                fields: HeaderFields(pairs: head.headers),
                 context: context,
                 promise: promise
             )
@@ -151,20 +136,20 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
         method: HTTPMethod,
         target: String,
         version: HTTPVersion,
-        fields: some Sequence<(name: String, value: String)>,
+        fields: some HeaderFieldBytes,
         context: ChannelHandlerContext,
         promise: EventLoopPromise<Void>?
     ) {
         do {
             let allocator = context.channel.allocator
-            let bytes = try Self.encode(
+            let (bytes, saysChunked) = try Self.encode(
                 method: method,
                 target: target,
                 version: version,
                 fields: fields,
                 allocator: allocator
             )
-            chunked = Self.saysChunked(fields)
+            chunked = saysChunked
             context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
         } catch {
             promise?.fail(error)
@@ -173,12 +158,17 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
     }
 
     /// Whether the body goes in chunks: the last coding the Transfer-Encoding fields list is chunked.
-    static func saysChunked(_ fields: some Sequence<(name: String, value: String)>) -> Bool {
-        var last: Substring?
-        for (name, value) in fields where name.equalsLowercaseASCII("transfer-encoding") {
-            if let coding = value.split(separator: ",").last { last = coding }
+    static func saysChunked(_ fields: some HeaderFieldBytes) -> Bool {
+        var chunked = false
+        fields.forEachFieldBytes { name, value in
+            if equalsLowercaseASCII(name, "transfer-encoding") { note(coding: value, chunked: &chunked) }
         }
-        return last?.trimmingWhitespace().lowercased() == "chunked"
+        return chunked
+    }
+
+    /// Notes whether a Transfer-Encoding value's last coding is chunked; one that lists none leaves it as it was.
+    private static func note(coding value: UnsafeRawBufferPointer, chunked: inout Bool) {
+        if let coding = lastTransferCoding(value) { chunked = equalsLowercaseASCII(coding, "chunked") }
     }
 
     /// The request line and header block, ending in the blank line.
@@ -187,18 +177,20 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
             method: head.method,
             target: head.uri,
             version: head.version,
-            fields: head.headers,
+            fields: HeaderFields(pairs: head.headers),
             allocator: allocator
-        )
+        ).bytes
     }
 
+    /// The request line and header block, ending in the blank line, and whether the body goes in chunks: in one
+    /// pass over the fields, each checked as it is written into a buffer sized for them all at once.
     static func encode(
         method httpMethod: HTTPMethod,
         target: String,
         version: HTTPVersion,
-        fields: some Sequence<(name: String, value: String)>,
+        fields: some HeaderFieldBytes,
         allocator: ByteBufferAllocator
-    ) throws -> ByteBuffer {
+    ) throws -> (bytes: ByteBuffer, chunked: Bool) {
         let method = httpMethod.rawValue
         guard method.isHTTPToken else {
             throw InvalidHead(description: "the method \(method) is not a token")
@@ -207,33 +199,36 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
             throw InvalidHead(description: "the request target has a space or control character")
         }
         // "METHOD target HTTP/1.1\r\n", "name: value\r\n" each, "\r\n".
-        var size = method.utf8.count + 1 + target.utf8.count + 11 + 2
-        for (name, value) in fields {
-            guard name.isHTTPToken else {
-                throw InvalidHead(description: "the header name \(name) is not a token")
-            }
-            guard value.isHTTPFieldValue else {
-                throw InvalidHead(description: "the value of \(name) has a control character")
-            }
-            size += name.utf8.count + 2 + value.utf8.count + 2
-        }
+        let size = method.utf8.count + 1 + target.utf8.count + 11 + fields.byteCountBound + 2
+        var chunked = false
         var buffer = allocator.buffer(capacity: size)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var at = 0
             copyUTF8(of: method, into: out, at: &at)
             out[at] = UInt8(ascii: " ")
             at += 1
             copyUTF8(of: target, into: out, at: &at)
             copyUTF8(of: version == .http1_0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", into: out, at: &at)
-            for (name, value) in fields {
-                copyUTF8(of: name, into: out, at: &at)
+            try fields.forEachFieldBytes { name, value in
+                guard isHTTPToken(name) else {
+                    throw InvalidHead(
+                        description: "the header name \(String(decoding: name, as: UTF8.self)) is not a token"
+                    )
+                }
+                guard isFieldValue(value) else {
+                    throw InvalidHead(
+                        description: "the value of \(String(decoding: name, as: UTF8.self)) has a control character"
+                    )
+                }
+                if equalsLowercaseASCII(name, "transfer-encoding") { note(coding: value, chunked: &chunked) }
+                copyBytes(of: name, into: out, at: &at)
                 copyBytes(UInt8(ascii: ":"), UInt8(ascii: " "), into: out, at: &at)
-                copyUTF8(of: value, into: out, at: &at)
+                copyBytes(of: value, into: out, at: &at)
                 copyBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
             }
             copyBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
             return at
         }
-        return buffer
+        return (buffer, chunked)
     }
 }

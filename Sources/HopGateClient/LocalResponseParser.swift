@@ -45,8 +45,6 @@ struct LocalResponseParser {
     private var pending: ByteBuffer?
     /// The methods of the requests sent whose answers have not begun, oldest first.
     private var methods: [HTTPMethod] = []
-    /// The strings of this connection's recent heads, to be found again (see `RecentStrings`).
-    private var recentStrings = RecentStrings()
     private var firstMethod = 0
 
     /// A request is on its way: its answer comes after those of the requests before it.
@@ -153,7 +151,10 @@ struct LocalResponseParser {
     struct Head {
         var status: Int
         var version: HTTPVersion
-        var fields: [HeaderField]
+        /// The bytes of the fields as the tunnel carries them (`HeaderFields.Builder`): no strings are made of a
+        /// response's fields on their way to the edge, where making and copying them cost about 4k instructions a
+        /// response (callgrind).
+        var fields: HeaderFields
         var keepAlive = true
         /// What the fields say of the body and the connection, noted as they were parsed.
         var framing = Framing()
@@ -168,37 +169,37 @@ struct LocalResponseParser {
         /// Why the Content-Length fields give no length, when one is not a number or two differ: an error only
         /// for a response that has a body to frame.
         var lengthProblem: String?
-        /// The last coding of the last Transfer-Encoding field.
-        var lastCoding: Substring?
+        /// Whether the last coding of the Transfer-Encoding fields is chunked; nil when they list none.
+        var lastCodingIsChunked: Bool?
 
-        /// Notes `field` when it frames the response. False when it describes the local connection (hop-by-hop)
+        /// Notes a field when it frames the response. False when it describes the local connection (hop-by-hop)
         /// and so is not forwarded.
-        mutating func note(_ field: HeaderField) -> Bool {
-            let name = field.name
-            switch name.utf8.count {
-            case 10 where name.equalsLowercaseASCII("connection"):
-                connection.read(field.value)
+        mutating func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+            switch name.count {
+            case 10 where equalsLowercaseASCII(name, "connection"):
+                connection.read(value)
                 return false
-            case 14 where name.equalsLowercaseASCII("content-length"):
-                noteLength(field.value)
+            case 14 where equalsLowercaseASCII(name, "content-length"):
+                noteLength(value)
                 return true
-            case 17 where name.equalsLowercaseASCII("transfer-encoding"):
-                if let last = field.value.split(separator: ",").last { lastCoding = last }
+            case 17 where equalsLowercaseASCII(name, "transfer-encoding"):
+                if let coding = lastTransferCoding(value) {
+                    lastCodingIsChunked = equalsLowercaseASCII(coding, "chunked")
+                }
                 return false
             default:
-                return !name.isHopByHopFieldName
+                return !isHopByHopFieldName(name)
             }
         }
 
-        private mutating func noteLength(_ value: String) {
+        private mutating func noteLength(_ value: UnsafeRawBufferPointer) {
             guard lengthProblem == nil else { return }
             // The value comes trimmed (`field`); digits only, and few enough to fit an Int.
-            guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-                let number = Int(value)
-            else {
-                lengthProblem = "the Content-Length \(value) is not a number"
+            guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                lengthProblem = "the Content-Length \(String(decoding: value, as: UTF8.self)) is not a number"
                 return
             }
+            let number = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
             guard length == nil || length == number else {
                 lengthProblem = "the response has two different lengths"
                 return
@@ -226,7 +227,7 @@ struct LocalResponseParser {
             throw Failure(description: "the response head is larger than \(Self.maximumHeadBytes) bytes")
         }
         let head = try input.withUnsafeReadableBytes { bytes in
-            try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<end]), strings: &recentStrings)
+            try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
         }
         input.moveReaderIndex(forwardBy: end)
         return head
@@ -256,12 +257,12 @@ struct LocalResponseParser {
         }
         // The framing is settled before the head goes, so that a refused answer sends no part at all.
         if let problem = framing.lengthProblem { throw Failure(description: problem) }
-        if let lastCoding = framing.lastCoding {
+        if let chunked = framing.lastCodingIsChunked {
             guard framing.length == nil else {
                 throw Failure(description: "the response has a length and a transfer coding")
             }
             parts.append(.head(response))
-            state = lastCoding.trimmingWhitespace().lowercased() == "chunked" ? .chunkSize : .untilClose
+            state = chunked ? .chunkSize : .untilClose
         } else if let length = framing.length {
             parts.append(.head(response))
             if length == 0 { return finishResponse(into: &parts) }
@@ -335,7 +336,7 @@ struct LocalResponseParser {
 
     /// The status line and the fields of a whole head (`bytes` ends with its blank line), in one pass over the
     /// bytes in place: a pass through `ByteBufferView` costs several instructions a byte.
-    static func parseHead(_ bytes: UnsafeRawBufferPointer, strings: inout RecentStrings) throws -> Head {
+    static func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> Head {
         var start = 0
         /// The next line's range, without its line break.
         func nextLine() -> Range<Int>? {
@@ -347,15 +348,22 @@ struct LocalResponseParser {
         }
         guard let statusLine = nextLine() else { throw Failure(description: "the response has no status line") }
         let (version, status) = try Self.statusLine(UnsafeRawBufferPointer(rebasing: bytes[statusLine]))
-        var fields: [HeaderField] = []
-        // Room for a usual head's fields at once, rather than growing 1, 2, 4, 8 (1.5k instructions a head).
-        fields.reserveCapacity(16)
         var framing = Framing()
         // A 101's fields all go on: the exchange may keep its Upgrade.
         let keepsAll = status == 101
-        while let line = nextLine(), !line.isEmpty {
-            let field = try Self.field(UnsafeRawBufferPointer(rebasing: bytes[line]), strings: &strings)
-            if framing.note(field) || keepsAll { fields.append(field) }
+        // Room for the fields at once: on the wire a field takes its name and value and four bytes, in the head at
+        // least two more than its name and value ("a:\n", with an empty value, is three bytes), so no more than
+        // the head's bytes and two for every three of them.
+        let fields = try HeaderFields.build(capacity: bytes.count + (bytes.count / 3 + 1) * 2) { fields in
+            while let line = nextLine(), !line.isEmpty {
+                let (name, value) = try Self.field(UnsafeRawBufferPointer(rebasing: bytes[line]))
+                guard framing.note(name: name, value: value) || keepsAll else { continue }
+                do {
+                    try fields.append(name: name, value: value)
+                } catch {
+                    throw Failure(description: "\(error)")
+                }
+            }
         }
         return Head(status: status, version: version, fields: fields, framing: framing)
     }
@@ -375,18 +383,18 @@ struct LocalResponseParser {
         return (line[7] == UInt8(ascii: "1") ? .http1_1 : .http1_0, status)
     }
 
-    /// `Name: value`, with the space around the value taken off. A common name is the string made once for it
-    /// (and a token, so not checked again), and `strings` has the strings made of recent heads.
-    static func field(_ line: UnsafeRawBufferPointer, strings: inout RecentStrings) throws -> HeaderField {
+    /// `Name: value`, with the space around the value taken off: the name and the value, in place.
+    static func field(
+        _ line: UnsafeRawBufferPointer
+    ) throws -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard let base = line.baseAddress, let found = memchr(base, Int32(UInt8(ascii: ":")), line.count),
             case let colon = base.distance(to: UnsafeRawPointer(found)), colon > 0
         else {
             throw Failure(description: "a header line has no name: \(String(decoding: line.prefix(80), as: UTF8.self))")
         }
         let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
-        let commonName = CommonFieldNames.name(name)
         // A name must be a token: this also refuses a folded line (one that starts with a space or tab).
-        guard commonName != nil || name.allSatisfy(isTokenByte) else {
+        guard isHTTPToken(name) else {
             throw Failure(
                 description: "a header name is not a token: \(String(decoding: name.prefix(80), as: UTF8.self))"
             )
@@ -399,7 +407,7 @@ struct LocalResponseParser {
         guard isFieldValue(value) else {
             throw Failure(description: "the value of \(String(decoding: name, as: UTF8.self)) has a control character")
         }
-        return HeaderField(commonName ?? strings.string(name), strings.string(value))
+        return (name, value)
     }
 
     /// A chunk-size line's size: hexadecimal digits, then optionally extensions (dropped).

@@ -50,6 +50,48 @@ extension String {
     }
 }
 
+/// Whether `bytes` spell `lowercase` (ASCII, lowercase) but for the case of ASCII letters: for names and options
+/// compared where they lie, in the bytes they arrived in.
+@inlinable
+public func equalsLowercaseASCII(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+    guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+    let expected = UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+    for index in 0..<bytes.count where foldedASCII(bytes[index]) != expected[index] { return false }
+    return true
+}
+
+/// The same against a lowercase string made at run time, such as a name a Connection field lists. (Its own label:
+/// as an overload, it would take every literal from the `StaticString` one, at several times the cost.)
+public func equalsLowercaseASCII(_ bytes: UnsafeRawBufferPointer, string lowercase: String) -> Bool {
+    guard bytes.count == lowercase.utf8.count else { return false }
+    var index = 0
+    for expected in lowercase.utf8 {
+        guard foldedASCII(bytes[index]) == expected else { return false }
+        index += 1
+    }
+    return true
+}
+
+/// Whether `bytes` are a token (see `String.isHTTPToken`).
+@inlinable
+public func isHTTPToken(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    !bytes.isEmpty && bytes.allSatisfy(isTokenByte)
+}
+
+/// The last coding a Transfer-Encoding value lists, without the space around it: the last run of bytes between
+/// commas, as `split(separator: ",").last` finds it. Nil when the value lists none (only commas, or nothing).
+@inlinable
+public func lastTransferCoding(_ value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+    var end = value.count
+    while end > 0 && value[end - 1] == UInt8(ascii: ",") { end -= 1 }
+    guard end > 0 else { return nil }
+    var start = end
+    while start > 0 && value[start - 1] != UInt8(ascii: ",") { start -= 1 }
+    while start < end && isHTTPWhitespaceByte(value[start]) { start += 1 }
+    while end > start && isHTTPWhitespaceByte(value[end - 1]) { end -= 1 }
+    return UnsafeRawBufferPointer(rebasing: value[start..<end])
+}
+
 /// An ASCII capital as its lowercase letter; any other byte as it is.
 @inlinable
 @inline(__always)

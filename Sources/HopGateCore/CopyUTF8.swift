@@ -15,6 +15,28 @@ public func copyUTF8(of string: String, into out: UnsafeMutableRawBufferPointer,
     offset += count
 }
 
+/// Copies `bytes` into `out` at `offset` and moves `offset` past them: for encoders that write fields read as bytes.
+@inlinable
+public func copyBytes(of bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, at offset: inout Int) {
+    UnsafeMutableRawBufferPointer(rebasing: out[offset..<(offset + bytes.count)]).copyMemory(from: bytes)
+    offset += bytes.count
+}
+
+/// Calls `body` with the UTF-8 of two strings in place, such as a header field's name and value: for code that
+/// reads fields as bytes whether they came as strings or as bytes.
+@inlinable
+public func withUTF8(
+    of first: String,
+    _ second: String,
+    _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+) rethrows {
+    var first = first
+    var second = second
+    try first.withUTF8 { first in
+        try second.withUTF8 { second in try body(UnsafeRawBufferPointer(first), UnsafeRawBufferPointer(second)) }
+    }
+}
+
 /// Writes two bytes, such as a separator, into `out` at `offset` and moves `offset` past them: for the same
 /// encoders, where copying a two-byte string costs a hundred instructions (callgrind).
 @inlinable

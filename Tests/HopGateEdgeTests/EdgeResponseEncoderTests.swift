@@ -211,7 +211,7 @@ import Testing
                 var exchange = exchange
                 exchange.response = exchange.response.map { part in
                     guard case .head(let head) = part else { return part }
-                    let fields = head.headers.map { HeaderField($0.name, $0.value) }
+                    let fields = HeaderFields(head.headers.map { HeaderField($0.name, $0.value) })
                     let headers = ProxyHeaders.responseHeaders(fields, keepingUpgrade: false, closing: closing)
                     return .head(HTTPResponseHead(version: head.version, status: head.status, headers: headers))
                 }
@@ -230,7 +230,8 @@ import Testing
                 encoder.write(part, promise: nil)
                 continue
             }
-            let fields = head.headers.map { HeaderField($0.name, $0.value) }
+            // As the edge's session hands them on: the bytes they came in.
+            let fields = try HeaderFields.readOffTheWire(head.headers.map { HeaderField($0.name, $0.value) })
             encoder.writeHead(
                 version: head.version,
                 status: head.status,
@@ -248,7 +249,7 @@ import Testing
         let encoder = try channel.pipeline.syncOperations.handler(type: EdgeResponseEncoder.self)
         try channel.writeInbound(ByteBuffer(string: Self.get + Self.get))
         while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
-        let fields = [HeaderField("X-A", "a\r\nSet-Cookie: evil=1")]
+        let fields = try HeaderFields.readOffTheWire([HeaderField("X-A", "a\r\nSet-Cookie: evil=1")])
         encoder.writeHead(
             version: .http1_1,
             status: .ok,

@@ -6,13 +6,16 @@ import Testing
 
 /// The header rewriting between browser and tunnel.
 @Suite struct ProxyHeadersTests {
-    @Test func hopByHopFieldsAndThoseConnectionNamesGoTheRestStayInOrder() {
+    @Test func hopByHopFieldsAndThoseConnectionNamesGoTheRestStayInOrder() throws {
         let headers = HTTPHeaders([
             ("Content-Type", "text/plain"), ("Connection", "keep-alive, X-Secret"), ("Keep-Alive", "timeout=5"),
             ("x-secret", "1"), ("Transfer-Encoding", "chunked"), ("ETag", "\"1\""), ("TE", "trailers"),
             ("Upgrade", "websocket"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
         ])
-        let kept = ProxyHeaders.responseHeaders(headers.map { HeaderField($0.name, $0.value) }, keepingUpgrade: false)
+        let kept = ProxyHeaders.responseHeaders(
+            try HeaderFields.readOffTheWire(headers.map { HeaderField($0.name, $0.value) }),
+            keepingUpgrade: false
+        )
         #expect(
             kept.map { "\($0.name): \($0.value)" } == [
                 "Content-Type: text/plain", "ETag: \"1\"", "Set-Cookie: a=1", "Set-Cookie: b=2",
@@ -20,12 +23,15 @@ import Testing
         )
     }
 
-    @Test func anUpgradeKeepsItsUpgradeAndConnectionUpgrade() {
+    @Test func anUpgradeKeepsItsUpgradeAndConnectionUpgrade() throws {
         let headers = HTTPHeaders([
             ("Host", "app.example.com"), ("Connection", "Upgrade, keep-alive"), ("Upgrade", "websocket"),
             ("Sec-WebSocket-Key", "abc"),
         ])
-        let kept = ProxyHeaders.responseHeaders(headers.map { HeaderField($0.name, $0.value) }, keepingUpgrade: true)
+        let kept = ProxyHeaders.responseHeaders(
+            try HeaderFields.readOffTheWire(headers.map { HeaderField($0.name, $0.value) }),
+            keepingUpgrade: true
+        )
         #expect(
             kept.map { "\($0.name): \($0.value)" } == [
                 "Host: app.example.com", "Upgrade: websocket", "Sec-WebSocket-Key: abc", "Connection: upgrade",

@@ -42,7 +42,11 @@ import Testing
                     head.status == .switchingProtocols || !$0.name.isHopByHopFieldName
                 }
                 return .head(
-                    LocalResponseParser.Head(status: Int(head.status.code), version: head.version, fields: fields)
+                    LocalResponseParser.Head(
+                        status: Int(head.status.code),
+                        version: head.version,
+                        fields: HeaderFields(fields)
+                    )
                 )
             case .body(let body):
                 return .body(body)
@@ -219,6 +223,22 @@ import Testing
                 try Self.parse(text)
             }
         }
+    }
+
+    /// The fields go to the tunnel as bytes: a value that is not UTF-8 (Latin-1 here) goes repaired, as a string
+    /// made of it would, since the edge takes only UTF-8; one longer than the tunnel carries is refused.
+    @Test func fieldsTheTunnelCannotCarryAsTheyAreAreRepairedOrRefused() throws {
+        var parser = LocalResponseParser()
+        parser.noteRequest(.GET)
+        parser.noteRequest(.GET)
+        var parts: [LocalResponseParser.Part] = []
+        var latin1 = ByteBuffer(string: "HTTP/1.1 200 OK\r\nX-Name: caf")
+        latin1.writeInteger(UInt8(0xE9))
+        latin1.writeString("\r\nContent-Length: 0\r\n\r\n")
+        try parser.parse(latin1, into: &parts)
+        #expect(Self.describe(parts) == ["head 200 1 X-Name=caf\u{FFFD},Content-Length=0", "end"])
+        let long = "HTTP/1.1 200 OK\r\nX-Long: " + String(repeating: "l", count: 70_000) + "\r\n\r\n"
+        #expect(throws: LocalResponseParser.Failure.self) { try parser.parse(ByteBuffer(string: long), into: &parts) }
     }
 
     @Test func afterARefusalNothingMoreIsParsed() throws {

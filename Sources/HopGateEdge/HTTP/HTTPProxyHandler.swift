@@ -491,13 +491,15 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
             scheme: environment.scheme,
             authority: host,
             path: path,
-            headers: ProxyHeaders.tunnelRequestFields(
-                request.head.headers,
-                clientAddress: clientAddress(context),
-                host: host,
-                scheme: environment.scheme,
-                trust: environment.settings.trust,
-                isUpgrade: request.isUpgrade
+            headers: HeaderFields(
+                ProxyHeaders.tunnelRequestFields(
+                    request.head.headers,
+                    clientAddress: clientAddress(context),
+                    host: host,
+                    scheme: environment.scheme,
+                    trust: environment.settings.trust,
+                    isUpgrade: request.isUpgrade
+                )
             )
         )
     }

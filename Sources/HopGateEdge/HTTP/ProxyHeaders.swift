@@ -18,7 +18,7 @@ public enum ProxyHeaders {
     ///
     /// Straight from the tunnel's fields to the headers in one pass: building `HTTPHeaders` first and removing what
     /// goes from a copy cost about 8k instructions per request at the edge (callgrind).
-    static func responseHeaders(_ fields: [HeaderField], keepingUpgrade: Bool, closing: Bool = false) -> HTTPHeaders {
+    static func responseHeaders(_ fields: HeaderFields, keepingUpgrade: Bool, closing: Bool = false) -> HTTPHeaders {
         let kept = ResponseFields(fields, keepingUpgrade: keepingUpgrade, closing: closing)
         var pairs: [(String, String)] = []
         pairs.reserveCapacity(fields.count + 1)
@@ -27,49 +27,72 @@ public enum ProxyHeaders {
     }
 
     /// The browser's response fields (see `responseHeaders`) as they are read, without a copy: an HTTP/1
-    /// connection's encoder writes them straight from the tunnel's list.
-    struct ResponseFields: Sequence {
-        let fields: [HeaderField]
+    /// connection's encoder writes them straight from the tunnel's bytes (`forEachFieldBytes`).
+    struct ResponseFields: Sequence, HeaderFieldBytes {
+        let fields: HeaderFields
         let keepingUpgrade: Bool
         let closing: Bool
         /// The names the Connection fields list, lowercased; almost always none.
         let named: [String]
 
-        init(_ fields: [HeaderField], keepingUpgrade: Bool, closing: Bool) {
+        init(_ fields: HeaderFields, keepingUpgrade: Bool, closing: Bool) {
             self.fields = fields
             self.keepingUpgrade = keepingUpgrade
             self.closing = closing
             var named: [String] = []
-            for field in fields where field.name.equalsLowercaseASCII("connection") {
-                for token in field.value.split(separator: ",") { named.append(token.trimmingWhitespace().lowercased()) }
+            fields.forEachFieldBytes { name, value in
+                guard equalsLowercaseASCII(name, "connection") else { return }
+                for token in String(decoding: value, as: UTF8.self).split(separator: ",") {
+                    named.append(token.trimmingWhitespace().lowercased())
+                }
             }
             self.named = named
         }
 
-        func makeIterator() -> Iterator { Iterator(of: self) }
+        /// The Connection field the edge adds: `upgrade` for a switch, `close` when the connection ends.
+        private var added: (name: String, value: String)? {
+            if keepingUpgrade { return ("Connection", "upgrade") }
+            if closing { return ("Connection", "close") }
+            return nil
+        }
 
-        func keeps(_ name: String) -> Bool {
+        var byteCountBound: Int {
+            fields.byteCountBound + (added.map { $0.name.utf8.count + $0.value.utf8.count + 4 } ?? 0)
+        }
+
+        func keeps(_ name: UnsafeRawBufferPointer) -> Bool {
             !ProxyHeaders.isConnectionSpecific(name, named: named, keepingUpgrade: keepingUpgrade)
         }
 
+        func forEachFieldBytes(
+            _ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void
+        ) rethrows {
+            try fields.forEachFieldBytes { name, value in
+                if keeps(name) { try body(name, value) }
+            }
+            if let added { try withUTF8(of: added.name, added.value, body) }
+        }
+
+        func makeIterator() -> Iterator { Iterator(of: self) }
+
         struct Iterator: IteratorProtocol {
             private let kept: ResponseFields
-            private var index = 0
+            private var fields: HeaderFields.Iterator
             private var added = false
 
-            init(of kept: ResponseFields) { self.kept = kept }
+            init(of kept: ResponseFields) {
+                self.kept = kept
+                fields = kept.fields.makeIterator()
+            }
 
             mutating func next() -> (name: String, value: String)? {
-                while index < kept.fields.count {
-                    let field = kept.fields[index]
-                    index += 1
-                    if kept.keeps(field.name) { return (field.name, field.value) }
+                while let field = fields.next() {
+                    var name = field.name
+                    if name.withUTF8({ kept.keeps(UnsafeRawBufferPointer($0)) }) { return (field.name, field.value) }
                 }
                 guard !added else { return nil }
                 added = true
-                if kept.keepingUpgrade { return ("Connection", "upgrade") }
-                if kept.closing { return ("Connection", "close") }
-                return nil
+                return kept.added
             }
         }
     }
@@ -86,8 +109,21 @@ public enum ProxyHeaders {
     /// Whether a field describes the connection rather than the message: hop-by-hop, or named by Connection
     /// (`named`). With `keepingUpgrade`, Upgrade is not.
     private static func isConnectionSpecific(_ name: String, named: [String], keepingUpgrade: Bool) -> Bool {
-        if keepingUpgrade && name.equalsLowercaseASCII("upgrade") { return false }
-        return name.isHopByHopFieldName || (!named.isEmpty && named.contains { name.equalsLowercaseASCII($0) })
+        var name = name
+        return name.withUTF8 {
+            isConnectionSpecific(UnsafeRawBufferPointer($0), named: named, keepingUpgrade: keepingUpgrade)
+        }
+    }
+
+    /// The same for a name as bytes.
+    private static func isConnectionSpecific(
+        _ name: UnsafeRawBufferPointer,
+        named: [String],
+        keepingUpgrade: Bool
+    ) -> Bool {
+        if keepingUpgrade && equalsLowercaseASCII(name, "upgrade") { return false }
+        return isHopByHopFieldName(name)
+            || (!named.isEmpty && named.contains { equalsLowercaseASCII(name, string: $0) })
     }
 
     /// The request header fields to send through the tunnel, in order: hop-by-hop fields and those Connection

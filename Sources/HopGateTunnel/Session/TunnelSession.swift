@@ -653,7 +653,13 @@ public final class TunnelSession {
             }
             let frame: TunnelFrame
             do {
-                frame = try TunnelFrame(decoding: frameBytes, limits: limits, strings: &recentStrings)
+                // Each end writes most heads' fields straight on as HTTP/1 bytes (see `HeaderFields`).
+                frame = try TunnelFrame(
+                    decoding: frameBytes,
+                    limits: limits,
+                    strings: &recentStrings,
+                    keepingFieldBytes: true
+                )
             } catch let reason as AbortReason {
                 return abortAndForget(id, reason, into: &outputs)
             } catch {

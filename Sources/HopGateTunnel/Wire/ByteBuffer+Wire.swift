@@ -80,7 +80,7 @@ extension ByteBuffer {
 /// Whether every byte is below 0x80, eight at a time: a byte at a time was most of `readShortString`'s own cost,
 /// with every name and value of every head (callgrind).
 @inline(__always)
-private func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
     var index = 0
     var high: UInt64 = 0
     while index + 8 <= bytes.count {

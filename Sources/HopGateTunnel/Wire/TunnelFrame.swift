@@ -68,9 +68,9 @@ public struct AbortReason: Equatable, Sendable {
 /// `goAway` on the control stream 0. Each message is exactly one frame, so a frame needs no length of its own.
 public enum TunnelFrame: Equatable, Sendable {
     /// The start of an exchange, edge to client: the request line and headers (hop-by-hop ones already removed).
-    case requestHead(method: String, scheme: String, authority: String, path: String, headers: [HeaderField])
+    case requestHead(method: String, scheme: String, authority: String, path: String, headers: HeaderFields)
     /// The answer's status and headers, client to edge. After a 101 the exchange carries raw bytes both ways.
-    case responseHead(status: UInt16, headers: [HeaderField])
+    case responseHead(status: UInt16, headers: HeaderFields)
     /// Body bytes (or, after a 101, raw bytes), counted against the receiver's credit.
     case data(ByteBuffer)
     /// The sender has finished its side of the exchange.
@@ -146,9 +146,7 @@ public enum TunnelFrame: Equatable, Sendable {
 
     /// About what `encode` writes (exactly, for most frames): room to allocate once rather than grow by doubling.
     public var encodedSizeEstimate: Int {
-        func strings(_ headers: [HeaderField]) -> Int {
-            headers.reduce(2) { $0 + 4 + $1.name.utf8.count + $1.value.utf8.count }
-        }
+        func strings(_ headers: HeaderFields) -> Int { 2 + headers.wireSize }
         switch self {
         case .requestHead(let method, let scheme, let authority, let path, let headers):
             return 1 + 8 + method.utf8.count + scheme.utf8.count + authority.utf8.count + path.utf8.count
@@ -166,22 +164,34 @@ public enum TunnelFrame: Equatable, Sendable {
     /// name and value of every head that was a few percent of the instructions a request costs (callgrind).
     private static func writeHead(
         _ strings: [String],
-        _ headers: [HeaderField],
+        _ headers: HeaderFields,
         into buffer: inout ByteBuffer
     ) throws {
         guard headers.count <= UInt16.max else { throw TunnelWireError("more than 65535 header fields") }
         var size = 2
         for string in strings { size += try shortStringSize(string) }
-        for field in headers { size += try shortStringSize(field.name) + shortStringSize(field.value) }
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
-            var at = 0
-            for string in strings { putShortString(string, into: out, at: &at) }
-            putLength(headers.count, into: out, at: &at)
-            for field in headers {
-                putShortString(field.name, into: out, at: &at)
-                putShortString(field.value, into: out, at: &at)
+        switch headers.storage {
+        case .strings(let fields):
+            for field in fields { size += try shortStringSize(field.name) + shortStringSize(field.value) }
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                var at = 0
+                for string in strings { putShortString(string, into: out, at: &at) }
+                putLength(fields.count, into: out, at: &at)
+                for field in fields {
+                    putShortString(field.name, into: out, at: &at)
+                    putShortString(field.value, into: out, at: &at)
+                }
+                return at
             }
-            return at
+        case .wire(let bytes):
+            // Read off the wire: written back as they came.
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                var at = 0
+                for string in strings { putShortString(string, into: out, at: &at) }
+                putLength(headers.count, into: out, at: &at)
+                return at
+            }
+            buffer.writeImmutableBuffer(bytes)
         }
     }
 
@@ -216,8 +226,14 @@ public enum TunnelFrame: Equatable, Sendable {
     }
 
     /// Parses one SCTP message, finding the strings of its head among `strings` when they were there before: a
-    /// session keeps one for the heads it receives (see `RecentStrings`).
-    public init(decoding message: ByteBuffer, limits: FrameLimits = .standard, strings: inout RecentStrings) throws {
+    /// session keeps one for the heads it receives (see `RecentStrings`). With `keepingFieldBytes`, a head's fields
+    /// are checked as they would be read but stay bytes (see `HeaderFields`).
+    public init(
+        decoding message: ByteBuffer,
+        limits: FrameLimits = .standard,
+        strings: inout RecentStrings,
+        keepingFieldBytes: Bool = false
+    ) throws {
         var buffer = message
         let kindByte = try buffer.readWireInteger("the frame type", as: UInt8.self)
         guard let kind = Kind(rawValue: kindByte) else { throw TunnelWireError("an unknown frame type \(kindByte)") }
@@ -229,7 +245,12 @@ public enum TunnelFrame: Equatable, Sendable {
             let scheme = try buffer.readShortString("the scheme", recent: &strings)
             let authority = try buffer.readShortString("the authority", recent: &strings)
             let path = try buffer.readShortString("the path", recent: &strings)
-            let headers = try Self.readHeaders(&buffer, limits: limits, strings: &strings)
+            let headers = try Self.readHeaders(
+                &buffer,
+                limits: limits,
+                strings: &strings,
+                keepingBytes: keepingFieldBytes
+            )
             self = .requestHead(method: method, scheme: scheme, authority: authority, path: path, headers: headers)
         case .responseHead:
             let status = try buffer.readWireInteger("the status", as: UInt16.self)
@@ -238,7 +259,12 @@ public enum TunnelFrame: Equatable, Sendable {
             }
             self = .responseHead(
                 status: status,
-                headers: try Self.readHeaders(&buffer, limits: limits, strings: &strings)
+                headers: try Self.readHeaders(
+                    &buffer,
+                    limits: limits,
+                    strings: &strings,
+                    keepingBytes: keepingFieldBytes
+                )
             )
         case .data:
             self = .data(buffer.readSlice(length: buffer.readableBytes)!)
@@ -265,12 +291,14 @@ public enum TunnelFrame: Equatable, Sendable {
     private static func readHeaders(
         _ buffer: inout ByteBuffer,
         limits: FrameLimits,
-        strings: inout RecentStrings
-    ) throws -> [HeaderField] {
+        strings: inout RecentStrings,
+        keepingBytes: Bool
+    ) throws -> HeaderFields {
         let count = Int(try buffer.readWireInteger("the header count", as: UInt16.self))
         guard count <= limits.maximumHeaderCount else {
             throw AbortReason(.headersTooLarge, "\(count) header fields; the limit is \(limits.maximumHeaderCount)")
         }
+        if keepingBytes { return try HeaderFields.read(count: count, from: &buffer, limits: limits) }
         var headers: [HeaderField] = []
         headers.reserveCapacity(count)
         var total = 0
@@ -282,10 +310,10 @@ public enum TunnelFrame: Equatable, Sendable {
             guard !name.isEmpty else { throw TunnelWireError("an empty header name") }
             headers.append(HeaderField(name, value))
         }
-        return headers
+        return HeaderFields(headers)
     }
 
-    private static func tooLarge(_ bytes: Int, _ limits: FrameLimits) -> AbortReason {
+    static func tooLarge(_ bytes: Int, _ limits: FrameLimits) -> AbortReason {
         AbortReason(.headersTooLarge, "a header block of \(bytes) bytes; the limit is \(limits.maximumHeaderBytes)")
     }
 }
