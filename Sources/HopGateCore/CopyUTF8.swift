@@ -30,6 +30,14 @@ public func withUTF8(
     _ second: String,
     _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
 ) rethrows {
+    // In place when both have their bytes contiguous (nearly always): `withUTF8` needs copies of the strings to
+    // call a mutating method on, a retain and a release each.
+    let done = try first.utf8.withContiguousStorageIfAvailable { first in
+        try second.utf8.withContiguousStorageIfAvailable { second in
+            try body(UnsafeRawBufferPointer(first), UnsafeRawBufferPointer(second))
+        }
+    }
+    if case .some(.some) = done { return }
     var first = first
     var second = second
     try first.withUTF8 { first in
