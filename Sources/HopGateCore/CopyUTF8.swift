@@ -4,8 +4,19 @@
 /// every head the tunnel and the client encode.
 @inlinable
 public func copyUTF8(of string: String, into out: UnsafeMutableRawBufferPointer, at offset: inout Int) {
-    var string = string
     let start = offset
+    // In place when contiguous (nearly always): `withUTF8` needs a copy of the string, a retain and a release.
+    let copied = string.utf8.withContiguousStorageIfAvailable { bytes in
+        UnsafeMutableRawBufferPointer(rebasing: out[start..<(start + bytes.count)]).copyMemory(
+            from: UnsafeRawBufferPointer(bytes)
+        )
+        return bytes.count
+    }
+    if let copied {
+        offset += copied
+        return
+    }
+    var string = string
     let count = string.withUTF8 { bytes in
         UnsafeMutableRawBufferPointer(rebasing: out[start..<(start + bytes.count)]).copyMemory(
             from: UnsafeRawBufferPointer(bytes)

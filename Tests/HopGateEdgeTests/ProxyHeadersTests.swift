@@ -49,6 +49,11 @@ import Testing
             clientAddress: "203.0.113.9",
             host: "app.example.com",
             scheme: "https",
+            forwarded: ProxyHeaders.forwardedElement(
+                clientAddress: "203.0.113.9",
+                host: "app.example.com",
+                scheme: "https"
+            ),
             trust: trust,
             isUpgrade: isUpgrade
         ).map { "\($0.name): \($0.value)" }
@@ -62,6 +67,13 @@ import Testing
     @Test func forwardingHeadersReplaceTheClientsClaims() {
         let sent = fields([("X-Forwarded-For", "6.6.6.6"), ("forwarded", "for=6.6.6.6"), ("Accept", "*/*")])
         #expect(sent == ["Accept: */*"] + forwarding + ["Content-Length: 0"])
+    }
+
+    @Test func anIPv6BrowserIsQuotedAndBracketedInForwarded() {
+        #expect(
+            ProxyHeaders.forwardedElement(clientAddress: "2001:db8::1", host: "a.example", scheme: "https")
+                == "for=\"[2001:db8::1]\";host=\"a.example\";proto=https"
+        )
     }
 
     @Test func trustedForwardingHeadersAreAppendedTo() {

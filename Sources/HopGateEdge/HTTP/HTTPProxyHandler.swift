@@ -113,6 +113,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
     /// the connection idle while it drained, and downloads ran a tenth slower.
     static let writtenAheadBytes = 256 * 1024
     private var cachedClientAddress: String?
+    /// The Forwarded element of the connection's last request, and the host it names.
+    private var cachedForwarded: (host: String, element: String)?
     /// When a connection without a request under way is closed: its head did not arrive in time, or it idled
     /// between requests. Nil while a request is under way.
     private var idleDeadline: NIODeadline?
@@ -497,6 +499,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
                     clientAddress: clientAddress(context),
                     host: host,
                     scheme: environment.scheme,
+                    forwarded: forwardedElement(host: host, context: context),
                     trust: environment.settings.trust,
                     isUpgrade: request.isUpgrade
                 )
@@ -510,6 +513,18 @@ final class HTTPProxyHandler: ChannelDuplexHandler {
         let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
         cachedClientAddress = address
         return address
+    }
+
+    /// The Forwarded element for a request to `host`, made once for each host a connection asks for in turn.
+    private func forwardedElement(host: String, context: ChannelHandlerContext) -> String {
+        if let cachedForwarded, cachedForwarded.host == host { return cachedForwarded.element }
+        let element = ProxyHeaders.forwardedElement(
+            clientAddress: clientAddress(context),
+            host: host,
+            scheme: environment.scheme
+        )
+        cachedForwarded = (host, element)
+        return element
     }
 
     private func receiveBody(_ bytes: ByteBuffer) {
