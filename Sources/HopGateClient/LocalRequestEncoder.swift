@@ -210,16 +210,7 @@ final class LocalRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler
             copyUTF8(of: target, into: out, at: &at)
             copyUTF8(of: version == .http1_0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", into: out, at: &at)
             try fields.forEachFieldBytes { name, value in
-                guard isHTTPToken(name) else {
-                    throw InvalidHead(
-                        description: "the header name \(String(decoding: name, as: UTF8.self)) is not a token"
-                    )
-                }
-                guard isFieldValue(value) else {
-                    throw InvalidHead(
-                        description: "the value of \(String(decoding: name, as: UTF8.self)) has a control character"
-                    )
-                }
+                if let problem = fieldProblem(name: name, value: value) { throw InvalidHead(description: problem) }
                 if equalsLowercaseASCII(name, "transfer-encoding") { note(coding: value, chunked: &chunked) }
                 copyBytes(of: name, into: out, at: &at)
                 copyBytes(UInt8(ascii: ":"), UInt8(ascii: " "), into: out, at: &at)

@@ -89,6 +89,18 @@ public func isHTTPToken(_ bytes: UnsafeRawBufferPointer) -> Bool {
 @usableFromInline
 let tokenBytes: [Bool] = (0..<256).map { isTokenByte(UInt8($0)) }
 
+/// Why a header field may not be written in an HTTP/1 head, or nil when it may: its name must be a token and its
+/// value free of control characters, since a CR or LF would end it and let what follows pass for another field
+/// (request or response splitting).
+@inlinable
+public func fieldProblem(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> String? {
+    guard isHTTPToken(name) else { return "the header name \(String(decoding: name, as: UTF8.self)) is not a token" }
+    guard isFieldValue(value) else {
+        return "the value of \(String(decoding: name, as: UTF8.self)) has a control character"
+    }
+    return nil
+}
+
 /// The last coding a Transfer-Encoding value lists, without the space around it: the last run of bytes between
 /// commas, as `split(separator: ",").last` finds it. Nil when the value lists none (only commas, or nothing).
 @inlinable

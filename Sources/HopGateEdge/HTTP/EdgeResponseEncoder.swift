@@ -249,6 +249,7 @@ final class EdgeResponseEncoder: ChannelOutboundHandler, RemovableChannelHandler
         // service sent when the encoder says chunked itself. Only an HTTP/1.0 answer with a body must know of a
         // Content-Length before its fields are written.
         var hasContentLength = false
+        var addsChunked = false
         if mayHaveBody && !isHTTP11 {
             fields.forEachFieldBytes { name, _ in
                 if equalsLowercaseASCII(name, "content-length") { hasContentLength = true }
@@ -287,25 +288,18 @@ final class EdgeResponseEncoder: ChannelOutboundHandler, RemovableChannelHandler
                 copyBytes(of: value, into: out, at: &at)
                 copyBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
             }
-            if mayHaveBody && !hasContentLength && isHTTP11 { copyUTF8(of: chunkedField, into: out, at: &at) }
+            addsChunked = mayHaveBody && !hasContentLength && isHTTP11
+            if addsChunked { copyUTF8(of: chunkedField, into: out, at: &at) }
             copyBytes(UInt8(ascii: "\r"), UInt8(ascii: "\n"), into: out, at: &at)
             return at
         }
-        chunked = mayHaveBody && !hasContentLength && isHTTP11 && !bodySuppressed
+        chunked = addsChunked && !bodySuppressed
         return buffer
     }
 
-    /// A field may be sent when its name is a token and its value has no control character: a CR or LF would end
-    /// it and let what follows pass for another field (response splitting).
+    /// A field may be sent when its name is a token and its value has no control character (`fieldProblem`).
     private static func check(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws {
-        guard isHTTPToken(name) else {
-            throw InvalidHead(description: "the header name \(String(decoding: name, as: UTF8.self)) is not a token")
-        }
-        guard isFieldValue(value) else {
-            throw InvalidHead(
-                description: "the value of \(String(decoding: name, as: UTF8.self)) has a control character"
-            )
-        }
+        if let problem = fieldProblem(name: name, value: value) { throw InvalidHead(description: problem) }
     }
 
     /// The last chunk, with trailers if there are any, and the blank line.

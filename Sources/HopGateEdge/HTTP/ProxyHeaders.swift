@@ -64,6 +64,10 @@ public enum ProxyHeaders {
             !ProxyHeaders.isConnectionSpecific(name, named: named, keepingUpgrade: keepingUpgrade)
         }
 
+        func keeps(_ name: String) -> Bool {
+            !ProxyHeaders.isConnectionSpecific(name, named: named, keepingUpgrade: keepingUpgrade)
+        }
+
         func forEachFieldBytes(
             _ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void
         ) rethrows {
@@ -87,8 +91,7 @@ public enum ProxyHeaders {
 
             mutating func next() -> (name: String, value: String)? {
                 while let field = fields.next() {
-                    var name = field.name
-                    if name.withUTF8({ kept.keeps(UnsafeRawBufferPointer($0)) }) { return (field.name, field.value) }
+                    if kept.keeps(field.name) { return (field.name, field.value) }
                 }
                 guard !added else { return nil }
                 added = true

@@ -138,7 +138,7 @@ public struct HeaderFields: Sequence, Equatable, Sendable, ExpressibleByArrayLit
         /// only UTF-8.
         public mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
             guard count < Int(UInt16.max) else { throw TunnelWireError("more than 65535 header fields") }
-            guard Self.isUTF8(name) && Self.isUTF8(value) else {
+            guard isUTF8(name) && isUTF8(value) else {
                 let repaired = HeaderField(
                     String(decoding: name, as: UTF8.self),
                     String(decoding: value, as: UTF8.self)
@@ -162,10 +162,6 @@ public struct HeaderFields: Sequence, Equatable, Sendable, ExpressibleByArrayLit
             out[offset + 1] = UInt8(truncatingIfNeeded: text.count)
             offset += 2
             copyBytes(of: text, into: out, at: &offset)
-        }
-
-        private static func isUTF8(_ text: UnsafeRawBufferPointer) -> Bool {
-            isASCII(text) || String(validating: text.bindMemory(to: UInt8.self), as: UTF8.self) != nil
         }
     }
 
@@ -211,9 +207,7 @@ public struct HeaderFields: Sequence, Equatable, Sendable, ExpressibleByArrayLit
         let length = Int(raw[offset]) << 8 | Int(raw[offset + 1])
         guard offset + 2 + length <= raw.count else { throw TunnelWireError("truncated inside \(what)") }
         let bytes = UnsafeRawBufferPointer(rebasing: raw[(offset + 2)..<(offset + 2 + length)])
-        guard isASCII(bytes) || String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) != nil else {
-            throw TunnelWireError("\(what) is not UTF-8")
-        }
+        guard isUTF8(bytes) else { throw TunnelWireError("\(what) is not UTF-8") }
         offset += 2 + length
         return length
     }
@@ -228,4 +222,9 @@ public protocol HeaderFieldBytes {
     func forEachFieldBytes(
         _ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void
     ) rethrows
+}
+
+/// Whether `text` is UTF-8: ASCII (nearly always, and checked eight bytes at a time), or text that validates.
+private func isUTF8(_ text: UnsafeRawBufferPointer) -> Bool {
+    isASCII(text) || String(validating: text.bindMemory(to: UInt8.self), as: UTF8.self) != nil
 }
